@@ -1,0 +1,50 @@
+"""Run ansible-playbook from tests and read its recap."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+_RECAP = re.compile(
+    r"^(?P<host>\S+)\s+: ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
+    r"\s+failed=(?P<failed>\d+)",
+    re.MULTILINE,
+)
+
+
+@dataclass
+class PlaybookResult:
+    rc: int
+    output: str
+
+    @property
+    def recap(self) -> dict[str, dict[str, int]]:
+        tail = self.output.rsplit("PLAY RECAP", 1)[-1]
+        return {
+            m["host"]: {k: int(m[k]) for k in ("ok", "changed", "unreachable", "failed")}
+            for m in _RECAP.finditer(tail)
+        }
+
+    @property
+    def changed(self) -> int:
+        return sum(h["changed"] for h in self.recap.values())
+
+
+def playbook(*args: str, extra_vars: dict | None = None, env: dict | None = None,
+             timeout: int = 1800, cwd: Path = REPO) -> PlaybookResult:
+    """ansible-playbook ARGS; extra_vars are passed as JSON so types survive."""
+    import json
+
+    cmd = ["ansible-playbook", *args]
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    full_env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
+    full_env.update(env or {})
+    proc = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+    return PlaybookResult(proc.returncode, proc.stdout + proc.stderr)

@@ -1,0 +1,273 @@
+"""The image role: build, push, run against PostgreSQL, and refuse bad input.
+
+Real Docker, a real registry on 127.0.0.1:5000 and a PostgreSQL container; every
+check is made over HTTP or against the registry's API.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import docker
+import pytest
+import requests
+import yaml
+
+from ansible_run import REPO, playbook
+
+NAMESPACE = "djangoops-test"
+VERSION = "1.0"
+COLOURS = ("orange", "maroon")
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    return docker.from_env()
+
+
+@pytest.fixture(scope="session")
+def build_vars(registry, base_image, tmp_path_factory) -> dict:
+    return {
+        "image_registry": f"{registry}/{NAMESPACE}",
+        "image_base_image": base_image,
+        "image_version": VERSION,
+        # Warm wheel cache between runs; the release archives go to a fresh folder.
+        "image_wheel_cache_dir": "/var/cache/djangoops/test-wheels",
+        "image_release_dir": str(tmp_path_factory.mktemp("releases")),
+        "build_colours": list(COLOURS),
+    }
+
+
+@pytest.fixture(scope="session")
+def built(build_vars):
+    """Build and push orange and maroon once per session."""
+    first = playbook("playbooks/build.yml", extra_vars=build_vars)
+    assert first.rc == 0, first.output[-4000:]
+    return first
+
+
+def test_build_pushes_both_colours_and_never_latest(built, registry):
+    tags = requests.get(f"http://{registry}/v2/{NAMESPACE}/djangoops-blog/tags/list", timeout=10).json()["tags"]
+    assert {f"{VERSION}-orange", f"{VERSION}-maroon"} <= set(tags)
+    assert "latest" not in tags
+
+
+def test_second_build_reports_no_change(built, build_vars):
+    again = playbook("playbooks/build.yml", extra_vars=build_vars)
+    assert again.rc == 0, again.output[-3000:]
+    assert again.changed == 0, again.output[-3000:]
+
+
+def test_release_archive_holds_code_wheels_and_static(built, build_vars):
+    import json
+    import tarfile
+
+    archive = Path(build_vars["image_release_dir"]) / f"djangoops-blog-{VERSION}-maroon.tar.gz"
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+        release = json.load(tar.extractfile("./release.json") if "./release.json" in names
+                            else tar.extractfile("release.json"))
+    flat = [n.removeprefix("./") for n in names]
+    assert release["colour"] == "maroon" and release["version"] == VERSION
+    assert release["image"] == f"{build_vars['image_registry']}/djangoops-blog:{VERSION}-maroon"
+    assert "src/manage.py" in flat
+    assert any(n.startswith("wheels/Django-") or n.startswith("wheels/django-") for n in flat)
+    assert any(n.startswith("wheels/psycopg_binary-") and "cp311" in n for n in flat)
+    # Hashed static files from collectstatic, and its manifest.
+    assert "static/staticfiles.json" in flat
+    assert any(re.match(r"static/admin/css/base\.[0-9a-f]{12}\.css$", n) for n in flat)
+
+
+@pytest.fixture(scope="module")
+def network(docker_client):
+    net = docker_client.networks.create("djangoops-imagetest")
+    yield net
+    net.remove()
+
+
+def _wait_http(url: str, want: int = 200, timeout: float = 60) -> requests.Response:
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            resp = requests.get(url, timeout=5)
+            if resp.status_code == want:
+                return resp
+            last = resp.status_code
+        except requests.RequestException as exc:
+            last = exc
+        time.sleep(0.5)
+    raise AssertionError(f"{url} never answered {want}; last: {last}")
+
+
+@pytest.mark.parametrize("colour", COLOURS)
+def test_image_serves_its_colour_and_host_and_tracks_the_database(
+        colour, built, build_vars, docker_client, network, postgres_image):
+    ref = f"{build_vars['image_registry']}/djangoops-blog:{VERSION}-{colour}"
+    # Drop the local copy: the container must come from the registry.
+    docker_client.images.remove(ref, force=True)
+    docker_client.images.pull(ref)
+
+    password = secrets.token_urlsafe(16)
+    db = docker_client.containers.run(
+        postgres_image, detach=True, name=f"djangoops-imagetest-db-{colour}", network=network.name,
+        environment={"POSTGRES_PASSWORD": password, "POSTGRES_USER": "blog", "POSTGRES_DB": "blog"})
+    app = None
+    try:
+        env = {
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "DATABASE_URL": f"postgres://blog:{password}@{db.name}:5432/blog",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DJANGO_SECURE_SSL_REDIRECT": "false",
+            "DJANGO_SECURE_COOKIES": "false",
+            "DJANGO_HSTS_SECONDS": "0",
+        }
+        for _ in range(60):
+            if db.exec_run("pg_isready -U blog -h 127.0.0.1").exit_code == 0:
+                break
+            time.sleep(1)
+        out = docker_client.containers.run(ref, ["python", "manage.py", "migrate", "--noinput"],
+                                           environment=env, network=network.name, remove=True)
+        assert b"Applying blog" in out or b"No migrations to apply" in out
+
+        hostname = f"blog-{colour}-1"
+        app = docker_client.containers.run(
+            ref, detach=True, name=f"djangoops-imagetest-app-{colour}", hostname=hostname,
+            network=network.name, environment=env, ports={"8000/tcp": ("127.0.0.1", None)})
+        app.reload()
+        port = app.ports["8000/tcp"][0]["HostPort"]
+        base = f"http://127.0.0.1:{port}"
+
+        _wait_http(f"{base}/healthz")
+        home = requests.get(f"{base}/", timeout=10)
+        assert home.status_code == 200
+        assert f'data-colour="{colour}"' in home.text
+        assert f'data-served-by="{hostname}"' in home.text
+        assert home.headers.get("X-Served-By") == hostname
+        assert _wait_http(f"{base}/readyz").status_code == 200
+
+        # Never root, and no secret baked into the image.
+        assert app.exec_run("id -u").output.strip() == b"10001"
+        config_env = docker_client.images.get(ref).attrs["Config"]["Env"]
+        assert not [e for e in config_env if e.startswith(("SECRET_KEY=", "DATABASE_URL="))]
+
+        db.stop(timeout=10)
+        assert _wait_http(f"{base}/readyz", want=503, timeout=30).status_code == 503
+        assert requests.get(f"{base}/healthz", timeout=10).status_code == 200
+    finally:
+        for container in (app, db):
+            if container is not None:
+                container.remove(force=True, v=True)
+
+
+def _layers(client, ref: str) -> list[str]:
+    return client.images.get(ref).attrs["RootFS"]["Layers"]
+
+
+def test_code_only_change_reuses_dependency_layers(registry, base_image, docker_client, tmp_path):
+    src = tmp_path / "blog"
+    shutil.copytree(REPO / "examples/blog", src,
+                    ignore=shutil.ignore_patterns("__pycache__", "staticfiles", ".pytest_cache"))
+    common = {
+        "image_name": "djangoops-reuse-check",
+        "image_push": False,
+        "image_release": False,
+        "image_base_image": base_image,
+        "image_source_dir": str(src),
+        "image_cache_dir": str(tmp_path / "cache"),
+        "image_wheel_cache_dir": "/var/cache/djangoops/test-wheels",
+        "image_colour": "orange",
+    }
+    ref = "djangoops-reuse-check:1.0-orange"
+    try:
+        first = playbook("playbooks/build.yml", extra_vars=common)
+        assert first.rc == 0, first.output[-3000:]
+        before = _layers(docker_client, ref)
+
+        views = src / "blog" / "views.py"
+        views.write_text(views.read_text() + "\n# a one-line code change\n")
+        second = playbook("playbooks/build.yml", extra_vars=common)
+        assert second.rc == 0, second.output[-3000:]
+        assert second.changed > 0
+        after = _layers(docker_client, ref)
+
+        assert len(before) == len(after)
+        differing = [i for i, (a, b) in enumerate(zip(before, after)) if a != b]
+        # Only the app's own code layer changes; base, user and venv layers are reused.
+        assert differing == [len(after) - 1], (before, after)
+    finally:
+        subprocess.run(["docker", "rmi", "-f", ref], check=False, capture_output=True)
+
+
+BAD_INPUTS = [
+    ({"image_registry": ""}, "image_registry"),
+    ({"image_colour": "Maroon Red"}, "image_colour"),
+    ({"image_colour": "orange1"}, "image_colour"),
+    ({"image_source_dir": "/nonexistent/project"}, "image_source_dir"),
+    ({"image_requirements_file": "/nonexistent/requirements.txt"}, "image_requirements_file"),
+    ({"image_version": "1.0 beta"}, "image_version"),
+    ({"image_push": "maybe"}, "image_push"),
+    ({"image_uid": 0}, "image_uid"),
+    ({"image_wsgi_module": "my site.wsgi"}, "image_wsgi_module"),
+]
+
+
+@pytest.mark.parametrize(("bad", "variable"), BAD_INPUTS, ids=[b[1] + "-" + str(i) for i, b in enumerate(BAD_INPUTS)])
+def test_bad_input_fails_before_any_change(bad, variable, registry, base_image, tmp_path):
+    cache = tmp_path / "cache"
+    good = {
+        "image_registry": f"{registry}/{NAMESPACE}",
+        "image_base_image": base_image,
+        "image_cache_dir": str(cache),
+        "image_colour": "orange",
+    }
+    result = playbook("playbooks/build.yml", extra_vars={**good, **bad})
+    assert result.rc != 0
+    assert variable in result.output, result.output[-2000:]
+    assert result.changed == 0
+    assert not cache.exists(), "the role wrote files before rejecting its input"
+
+
+def test_ansible_doc_shows_every_argument():
+    spec = yaml.safe_load((REPO / "roles/image/meta/argument_specs.yml").read_text())
+    options = spec["argument_specs"]["main"]["options"]
+    out = subprocess.run(["ansible-doc", "-t", "role", "djangoops.stack.image"], cwd=REPO,
+                         capture_output=True, text=True, check=True).stdout
+    for name, option in options.items():
+        assert name in out
+        first_words = " ".join(option["description"][0].split()[:3])
+        assert first_words in " ".join(out.split()), (name, first_words)
+
+
+def test_built_collection_is_the_same_collection(tmp_path):
+    subprocess.run(["ansible-galaxy", "collection", "build", "--output-path", str(tmp_path)],
+                   cwd=REPO, check=True, capture_output=True)
+    tarball = next(tmp_path.glob("djangoops-stack-*.tar.gz"))
+    dest = tmp_path / "collections"
+    subprocess.run(["ansible-galaxy", "collection", "install", "--no-deps", "-p", str(dest), str(tarball)],
+                   cwd=tmp_path, check=True, capture_output=True)
+    installed = dest / "ansible_collections/djangoops/stack"
+
+    def files(root: Path, sub: str) -> set[str]:
+        return {str(p.relative_to(root)) for p in (root / sub).rglob("*") if p.is_file()
+                and "__pycache__" not in p.parts}
+
+    for sub in ("roles", "playbooks", "examples/blog"):
+        assert files(installed, sub) == files(REPO, sub) - {s for s in files(REPO, sub) if "/staticfiles/" in s}
+    assert not (installed / "tests").exists()
+    # Outside the clone: no ansible.cfg, only the installed copy on the collections path.
+    (tmp_path / "ansible.cfg").write_text("[defaults]\n")
+    env = {"ANSIBLE_COLLECTIONS_PATH": str(dest), "ANSIBLE_CONFIG": str(tmp_path / "ansible.cfg"),
+           "PATH": os.environ["PATH"], "HOME": os.environ["HOME"]}
+    doc = subprocess.run(["ansible-doc", "-t", "role", "djangoops.stack.image"], cwd=tmp_path,
+                         env=env, capture_output=True, text=True)
+    assert doc.returncode == 0 and "image_registry" in doc.stdout, doc.stderr
+    check = subprocess.run(["ansible-playbook", "--syntax-check", "djangoops.stack.build"], cwd=tmp_path,
+                           env=env, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
