@@ -1,0 +1,51 @@
+"""Bad input to deploy.yml stops before any change, with a message naming the variable.
+
+Each case runs the real playbook against the lab inventory (the lab need not exist):
+it must fail, name the variable, report no changed task, and leave every Docker
+container as it was.
+"""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+import vm_helpers as vm
+
+CASES = {
+    "unknown target": ({"target": "openstack"}, "target"),
+    "kubernetes not here yet": ({"target": "kubernetes"}, "target=kubernetes"),
+    "empty database password": ({"database_password": ""}, "database_password"),
+    "zero gunicorn workers": ({"app_gunicorn_workers": 0}, "app_gunicorn_workers"),
+    "short secret key": ({"app_secret_key": "too-short"}, "app_secret_key"),
+    "negative conn max age": ({"app_db_conn_max_age": -1}, "app_db_conn_max_age"),
+    "every app host drained": ({"service_drained_hosts": ["app1", "app2"]}, "service_drained_hosts"),
+    "drained host unknown": ({"service_drained_hosts": ["app9"]}, "service_drained_hosts"),
+    "workers not a number": ({"app_gunicorn_workers": "many"}, "app_gunicorn_workers"),
+    "bad colour": ({"image_colour": "Orange Red"}, "image_colour"),
+}
+
+
+def _assert_stopped_cleanly(result, needle, before):
+    assert result.rc != 0, result.output[-3000:]
+    assert needle in result.output, result.output[-3000:]
+    assert result.changed == 0, result.recap
+    assert "changed:" not in result.output
+    assert vm.container_state() == before, "a container was created, removed or restarted"
+
+
+@pytest.mark.parametrize("extra_vars,needle", list(CASES.values()), ids=list(CASES))
+def test_bad_variable_stops_before_any_change(extra_vars, needle):
+    before = vm.container_state()
+    _assert_stopped_cleanly(vm.deploy(vm.LAB, extra_vars=extra_vars), needle, before)
+
+
+def test_inventory_without_app_hosts_stops_before_any_change(tmp_path):
+    inventory = yaml.safe_load(vm.LAB.read_text())
+    inventory["all"]["children"]["app"] = {"hosts": {}}
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    # the lab's group_vars come along, so only the missing group is wrong
+    (tmp_path / "group_vars").symlink_to(vm.LAB.parent / "group_vars")
+    before = vm.container_state()
+    result = vm.deploy(tmp_path / "hosts.yml")
+    _assert_stopped_cleanly(result, "group 'app' has no hosts", before)

@@ -1,0 +1,190 @@
+"""The default deploy: `ansible-playbook deploy.yml` on the four-host Docker lab.
+
+The module makes a fresh lab, deploys, deploys again (nothing may change), then checks
+behaviour over SSH (testinfra) and HTTP on 127.0.0.1, and removes the lab at the end
+(DJANGOOPS_KEEP_LAB=1 keeps it).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+import uuid
+
+import pytest
+import requests
+
+import vm_helpers as vm
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def converged():
+    vm.lab_down()
+    start = time.monotonic()
+    first = vm.deploy()
+    cold = time.monotonic() - start
+    assert first.rc == 0, first.output[-6000:]
+    start = time.monotonic()
+    second = vm.deploy()
+    noop = time.monotonic() - start
+    yield {"first": first, "second": second, "cold_s": cold, "noop_s": noop}
+    if not vm.keep_lab():
+        vm.lab_down()
+
+
+@pytest.fixture(scope="module")
+def hosts(converged):
+    return {name: vm.ssh_host(port) for name, (_, port) in vm.LAB_HOSTS.items()}
+
+
+def test_deploy_converges_and_prints_the_url(converged):
+    first = converged["first"]
+    assert "The app answers at http://127.0.0.1:8080/" in first.output
+    assert set(first.recap) >= {"lb", "app1", "app2", "db", "localhost"}
+    assert all(h["failed"] == 0 and h["unreachable"] == 0 for h in first.recap.values())
+    print(f"cold deploy (fresh lab): {converged['cold_s']:.1f} s")
+
+
+def test_second_run_changes_nothing(converged):
+    second = converged["second"]
+    assert second.rc == 0, second.output[-6000:]
+    changed = {host: r["changed"] for host, r in second.recap.items() if r["changed"]}
+    assert not changed, f"second run changed: {changed}\n" + "\n".join(
+        line for line in second.output.splitlines() if line.startswith("changed:"))
+    print(f"no-op re-run: {converged['noop_s']:.1f} s")
+
+
+@pytest.mark.parametrize("name,service", [
+    ("db", "postgresql"), ("app1", vm.APP_SERVICE), ("app2", vm.APP_SERVICE), ("lb", "nginx"),
+])
+def test_services_active_and_enabled(hosts, name, service):
+    svc = hosts[name].service(service)
+    assert svc.is_running
+    assert svc.is_enabled
+
+
+@pytest.mark.parametrize("name", ["app1", "app2"])
+def test_gunicorn_runs_unprivileged(hosts, name):
+    host = hosts[name]
+    owners = host.check_output("ps -eo user:32,args | grep '[g]unicorn' | awk '{print $1}' | sort -u")
+    assert owners.split() == [vm.APP_SERVICE], owners
+    env = host.file(f"/etc/{vm.APP_SERVICE}/env")
+    assert env.mode == 0o600 and env.user == "root"
+    # five workers on two cores (2 x cores + 1), plus the master
+    assert int(host.check_output("pgrep -c -u %s -f 'bin/gunicorn'", vm.APP_SERVICE)) >= 3
+
+
+def _pg_probe(host, db_ip: str) -> str:
+    return host.check_output("python3 -c %s %s 5432 %s %s", vm.PG_PROBE, db_ip,
+                             vm.LAB_DB["user"], vm.LAB_DB["name"])
+
+
+def _db_ip(hosts) -> str:
+    return hosts["db"].check_output("hostname -I").split()[0]
+
+
+def test_database_refuses_the_load_balancer(hosts):
+    answer = _pg_probe(hosts["lb"], _db_ip(hosts))
+    assert answer.startswith("E") and "pg_hba.conf" in answer, answer
+
+
+@pytest.mark.parametrize("name", ["app1", "app2"])
+def test_database_admits_the_app_hosts(hosts, name):
+    db_ip = _db_ip(hosts)
+    assert _pg_probe(hosts[name], db_ip).startswith("R")
+    login = (f"import psycopg; c = psycopg.connect(host='{db_ip}', dbname='{vm.LAB_DB['name']}', "
+             f"user='{vm.LAB_DB['user']}', password='{vm.LAB_DB['password']}'); "
+             "print(c.execute('select current_user').fetchone()[0])")
+    assert hosts[name].check_output("%s -c %s", vm.APP_VENV_PYTHON, login) == vm.LAB_DB["user"]
+
+
+def test_database_listens_only_on_localhost_and_the_lab_address(hosts):
+    listening = hosts["db"].check_output("ss -Hltn 'sport = :5432' | awk '{print $4}'").split()
+    addresses = {a.rsplit(":", 1)[0] for a in listening}
+    assert addresses <= {"127.0.0.1", "[::1]", _db_ip(hosts)}, addresses
+    assert "0.0.0.0" not in addresses and "*" not in addresses
+
+
+def test_home_page_answers(converged):
+    r = requests.get(f"{vm.LAB_URL}/", timeout=10)
+    assert r.status_code == 200
+    assert "data-served-by=" in r.text
+
+
+def test_both_app_hosts_serve():
+    served = set()
+    for _ in range(20):
+        r = requests.get(f"{vm.LAB_URL}/", timeout=10)
+        assert r.status_code == 200
+        body = re.search(r'data-served-by="([^"]+)"', r.text).group(1)
+        assert body == r.headers["X-Served-By"]
+        served.add(body)
+    assert served == {"app1", "app2"}
+
+
+def test_failing_app_host_leaves_rotation(hosts):
+    hosts["app1"].check_output("systemctl stop %s", vm.APP_SERVICE)
+    try:
+        answers = [requests.get(f"{vm.LAB_URL}/", timeout=10) for _ in range(10)]
+        assert [r.status_code for r in answers] == [200] * 10
+        assert {r.headers["X-Served-By"] for r in answers} == {"app2"}
+    finally:
+        hosts["app1"].check_output("systemctl start %s", vm.APP_SERVICE)
+    vm.wait_ready(vm.LAB_URL)
+
+
+@pytest.fixture(scope="module")
+def admin_post(converged):
+    title = f"Posted through the admin {uuid.uuid4().hex[:8]}"
+    vm.admin_create_post(vm.LAB_URL, title, "Written by the VM integration test.")
+    return title
+
+
+def test_admin_post_is_listed(admin_post):
+    r = requests.get(f"{vm.LAB_URL}/", timeout=10)
+    assert r.status_code == 200
+    assert admin_post in r.text
+
+
+def test_static_files_come_from_nginx_with_cache_headers(hosts):
+    page = requests.get(f"{vm.LAB_URL}/", timeout=10).text
+    css = re.search(r'href="(/static/css/blog\.[0-9a-f]{12}\.css)"', page)
+    assert css, "the page links no hashed stylesheet"
+    marker = uuid.uuid4().hex
+    r = requests.get(f"{vm.LAB_URL}{css.group(1)}?m={marker}", headers={"Accept-Encoding": "gzip"},
+                     timeout=10)
+    assert r.status_code == 200
+    assert "immutable" in r.headers["Cache-Control"] and "max-age=31536000" in r.headers["Cache-Control"]
+    assert r.headers["Server"].startswith("nginx")
+    assert r.headers["X-Served-By"].startswith("nginx")
+    assert r.headers.get("Content-Encoding") == "gzip"
+    # An unhashed name is cached, but not for ever.
+    plain = requests.get(f"{vm.LAB_URL}/static/css/blog.css", timeout=10)
+    assert plain.status_code == 200 and "immutable" not in plain.headers["Cache-Control"]
+    # A page request with its own marker shows up in Gunicorn's access log; the static
+    # request never does.
+    page_marker = uuid.uuid4().hex
+    for _ in range(4):
+        requests.get(f"{vm.LAB_URL}/?m={page_marker}", timeout=10)
+    time.sleep(1)
+    logs = "".join(hosts[n].check_output("journalctl -u %s --no-pager -o cat --since '-10min'",
+                                         vm.APP_SERVICE) for n in ("app1", "app2"))
+    assert page_marker in logs
+    assert marker not in logs
+
+
+def test_data_survives_a_database_restart(admin_post):
+    subprocess.run(["docker", "restart", vm.LAB_HOSTS["db"][0]], check=True, capture_output=True)
+    vm.wait_ready(vm.LAB_URL, timeout=120)
+    # Persistent connections from before the restart are dead; each worker drops its own
+    # and reconnects on the next request, so allow a few tries.
+    for _ in range(20):
+        r = requests.get(f"{vm.LAB_URL}/", timeout=10)
+        if r.status_code == 200:
+            break
+        time.sleep(1)
+    assert r.status_code == 200
+    assert admin_post in r.text
