@@ -3,7 +3,7 @@
 # nothing (containers, packages, release, database, app, NGINX). The app image and its
 # release archive are reused when already built (their own benchmark is the image's).
 #   benchmarks/vm_cold.sh
-# shellcheck source=benchmarks/vm_lib.sh
+# shellcheck source=benchmarks/vm_lib.sh disable=SC2119
 . "$(dirname "$0")/vm_lib.sh"
 
 ansible-playbook playbooks/lab_down.yml >/dev/null

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2120
 # Shared by the vm_* benchmarks: run from the repo root with the tooling venv active.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -13,7 +14,8 @@ mkdir -p "$out_dir"
 
 # deploy [ARGS...]: ansible-playbook deploy.yml, log kept, fails loudly.
 deploy() {
-  local log="$out_dir/deploy-$(date +%s%N).log"
+  local log
+  log="$out_dir/deploy-$(date +%s%N).log"
   if ! ansible-playbook deploy.yml "$@" >"$log" 2>&1; then
     tail -n 40 "$log" >&2
     echo "deploy.yml failed, log: $log" >&2

@@ -2,7 +2,7 @@
 # A no-op re-run of deploy.yml on the deployed lab against `ansible all -m ping` on the
 # same hosts, in the same run (goal: at most 6 x the ping time).
 #   benchmarks/vm_noop.sh
-# shellcheck source=benchmarks/vm_lib.sh
+# shellcheck source=benchmarks/vm_lib.sh disable=SC2119
 . "$(dirname "$0")/vm_lib.sh"
 
 echo "== make sure the lab is deployed"

@@ -5,7 +5,7 @@
 # deployed again.
 #   benchmarks/vm_throughput.sh            # 20 s per run, 2 threads, 16 connections
 #   DURATION=30s CONNECTIONS=32 benchmarks/vm_throughput.sh
-# shellcheck source=benchmarks/vm_lib.sh
+# shellcheck source=benchmarks/vm_lib.sh disable=SC2119
 . "$(dirname "$0")/vm_lib.sh"
 duration=${DURATION:-20s}
 connections=${CONNECTIONS:-16}

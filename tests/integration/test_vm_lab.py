@@ -53,13 +53,20 @@ def test_second_run_changes_nothing(converged):
     assert second.rc == 0, second.output[-6000:]
     changed = {host: r["changed"] for host, r in second.recap.items() if r["changed"]}
     assert not changed, f"second run changed: {changed}\n" + "\n".join(
-        line for line in second.output.splitlines() if line.startswith("changed:"))
+        line for line in second.output.splitlines() if line.startswith("changed:")
+    )
     print(f"no-op re-run: {converged['noop_s']:.1f} s")
 
 
-@pytest.mark.parametrize("name,service", [
-    ("db", "postgresql"), ("app1", vm.APP_SERVICE), ("app2", vm.APP_SERVICE), ("lb", "nginx"),
-])
+@pytest.mark.parametrize(
+    "name,service",
+    [
+        ("db", "postgresql"),
+        ("app1", vm.APP_SERVICE),
+        ("app2", vm.APP_SERVICE),
+        ("lb", "nginx"),
+    ],
+)
 def test_services_active_and_enabled(hosts, name, service):
     svc = hosts[name].service(service)
     assert svc.is_running
@@ -78,8 +85,9 @@ def test_gunicorn_runs_unprivileged(hosts, name):
 
 
 def _pg_probe(host, db_ip: str) -> str:
-    return host.check_output("python3 -c %s %s 5432 %s %s", vm.PG_PROBE, db_ip,
-                             vm.LAB_DB["user"], vm.LAB_DB["name"])
+    return host.check_output(
+        "python3 -c %s %s 5432 %s %s", vm.PG_PROBE, db_ip, vm.LAB_DB["user"], vm.LAB_DB["name"]
+    )
 
 
 def _db_ip(hosts) -> str:
@@ -95,9 +103,11 @@ def test_database_refuses_the_load_balancer(hosts):
 def test_database_admits_the_app_hosts(hosts, name):
     db_ip = _db_ip(hosts)
     assert _pg_probe(hosts[name], db_ip).startswith("R")
-    login = (f"import psycopg; c = psycopg.connect(host='{db_ip}', dbname='{vm.LAB_DB['name']}', "
-             f"user='{vm.LAB_DB['user']}', password='{vm.LAB_DB['password']}'); "
-             "print(c.execute('select current_user').fetchone()[0])")
+    login = (
+        f"import psycopg; c = psycopg.connect(host='{db_ip}', dbname='{vm.LAB_DB['name']}', "
+        f"user='{vm.LAB_DB['user']}', password='{vm.LAB_DB['password']}'); "
+        "print(c.execute('select current_user').fetchone()[0])"
+    )
     assert hosts[name].check_output("%s -c %s", vm.APP_VENV_PYTHON, login) == vm.LAB_DB["user"]
 
 
@@ -154,8 +164,9 @@ def test_static_files_come_from_nginx_with_cache_headers(hosts):
     css = re.search(r'href="(/static/css/blog\.[0-9a-f]{12}\.css)"', page)
     assert css, "the page links no hashed stylesheet"
     marker = uuid.uuid4().hex
-    r = requests.get(f"{vm.LAB_URL}{css.group(1)}?m={marker}", headers={"Accept-Encoding": "gzip"},
-                     timeout=10)
+    r = requests.get(
+        f"{vm.LAB_URL}{css.group(1)}?m={marker}", headers={"Accept-Encoding": "gzip"}, timeout=10
+    )
     assert r.status_code == 200
     assert "immutable" in r.headers["Cache-Control"] and "max-age=31536000" in r.headers["Cache-Control"]
     assert r.headers["Server"].startswith("nginx")
@@ -170,8 +181,10 @@ def test_static_files_come_from_nginx_with_cache_headers(hosts):
     for _ in range(4):
         requests.get(f"{vm.LAB_URL}/?m={page_marker}", timeout=10)
     time.sleep(1)
-    logs = "".join(hosts[n].check_output("journalctl -u %s --no-pager -o cat --since '-10min'",
-                                         vm.APP_SERVICE) for n in ("app1", "app2"))
+    logs = "".join(
+        hosts[n].check_output("journalctl -u %s --no-pager -o cat --since '-10min'", vm.APP_SERVICE)
+        for n in ("app1", "app2")
+    )
     assert page_marker in logs
     assert marker not in logs
 

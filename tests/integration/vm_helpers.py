@@ -96,9 +96,14 @@ def admin_create_post(url: str, title: str, text: str) -> requests.Session:
     token = _csrf_field(r.text)
     r = s.post(
         f"{url}/admin/login/?next=/admin/",
-        data={"csrfmiddlewaretoken": token, "username": LAB_ADMIN[0], "password": LAB_ADMIN[1],
-              "next": "/admin/"},
-        headers=origin, timeout=10,
+        data={
+            "csrfmiddlewaretoken": token,
+            "username": LAB_ADMIN[0],
+            "password": LAB_ADMIN[1],
+            "next": "/admin/",
+        },
+        headers=origin,
+        timeout=10,
     )
     r.raise_for_status()
     assert "sessionid" in s.cookies, f"admin login failed: {r.status_code} {r.url}"
@@ -111,12 +116,18 @@ def admin_create_post(url: str, title: str, text: str) -> requests.Session:
     r = s.post(
         f"{url}/admin/blog/post/add/",
         data={
-            "csrfmiddlewaretoken": token, "author": author.group(1), "title": title, "text": text,
-            "created_date_0": time.strftime("%Y-%m-%d", now), "created_date_1": "00:00:00",
-            "published_date_0": time.strftime("%Y-%m-%d", now), "published_date_1": "00:00:00",
+            "csrfmiddlewaretoken": token,
+            "author": author.group(1),
+            "title": title,
+            "text": text,
+            "created_date_0": time.strftime("%Y-%m-%d", now),
+            "created_date_1": "00:00:00",
+            "published_date_0": time.strftime("%Y-%m-%d", now),
+            "published_date_1": "00:00:00",
             "_save": "Save",
         },
-        headers={"Origin": url, "Referer": f"{url}/admin/blog/post/add/"}, timeout=10,
+        headers={"Origin": url, "Referer": f"{url}/admin/blog/post/add/"},
+        timeout=10,
     )
     r.raise_for_status()
     assert r.url.rstrip("/").endswith("/admin/blog/post"), f"post not saved, ended on {r.url}"
