@@ -201,3 +201,16 @@ def test_data_survives_a_database_restart(admin_post):
         time.sleep(1)
     assert r.status_code == 200
     assert admin_post in r.text
+
+
+def test_drained_host_leaves_rotation_and_comes_back(converged):
+    """service_drained_hosts takes one app host out of NGINX's pool (for a rolling upgrade)."""
+    drained = vm.deploy(extra_vars={"service_drained_hosts": ["app1"]})
+    assert drained.rc == 0, drained.output[-4000:]
+    assert drained.recap["lb"]["changed"] > 0 and drained.recap["app1"]["changed"] == 0
+    served = {requests.get(f"{vm.LAB_URL}/", timeout=10).headers["X-Served-By"] for _ in range(10)}
+    assert served == {"app2"}
+    back = vm.deploy()
+    assert back.rc == 0, back.output[-4000:]
+    served = {requests.get(f"{vm.LAB_URL}/", timeout=10).headers["X-Served-By"] for _ in range(20)}
+    assert served == {"app1", "app2"}
