@@ -25,6 +25,9 @@ CASES = {
     "drained host unknown": ({"service_drained_hosts": ["app9"]}, "service_drained_hosts"),
     "workers not a number": ({"app_gunicorn_workers": "many"}, "app_gunicorn_workers"),
     "bad colour": ({"image_colour": "Orange Red"}, "image_colour"),
+    "allowed hosts as a string": ({"app_allowed_hosts": "blog.example.com"}, "app_allowed_hosts"),
+    "vault placeholder left in": ({"database_password": "CHANGE-ME"}, "database_password"),
+    "image registry unusable": ({"image_name": "Not/Valid Name"}, "image_name"),
 }
 
 
