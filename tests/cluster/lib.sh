@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # variables are used by up and down, which source this file
 # Shared settings and helpers for tests/cluster/up and tests/cluster/down (PROTOTYPE).
 #
 # Layout: control plane (etcd, kube-apiserver, controller-manager, scheduler) runs on the host,
