@@ -27,7 +27,8 @@ CASES = {
     "bad colour": ({"image_colour": "Orange Red"}, "image_colour"),
     "allowed hosts as a string": ({"app_allowed_hosts": "blog.example.com"}, "app_allowed_hosts"),
     "vault placeholder left in": ({"database_password": "CHANGE-ME"}, "database_password"),
-    "image registry unusable": ({"image_name": "Not/Valid Name"}, "image_name"),
+    "image name unusable": ({"image_name": "Not/Valid Name"}, "image_name"),
+    "listen address not an IP": ({"database_listen_address": "db.example"}, "database_listen_address"),
 }
 
 
