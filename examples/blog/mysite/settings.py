@@ -16,6 +16,8 @@ The contract (docs/design.md, "The app's runtime contract"):
                             shown in the page header (see blog/release.py)
     DJANGO_SECURE_SSL_REDIRECT (bool), DJANGO_SECURE_COOKIES (bool),
     DJANGO_HSTS_SECONDS (int)
+    DJANGO_SERVE_STATIC     (bool, default off) WhiteNoise serves STATIC_ROOT from the
+                            app itself (Kubernetes); on VMs NGINX serves /static/
                             TLS settings: secure unless DEBUG is on; plain-HTTP labs
                             turn them off explicitly
     LOG_LEVEL               default INFO; logs go to stdout
@@ -100,6 +102,7 @@ MIDDLEWARE = [
     # Which pod/host and release served this response (X-Served-By, X-Release-Colour).
     "blog.middleware.ReleaseHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    *(["whitenoise.middleware.WhiteNoiseMiddleware"] if env_bool("DJANGO_SERVE_STATIC", False) else []),
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -183,6 +186,9 @@ STORAGES = {
     # Hashed file names + staticfiles.json, so NGINX can cache them for ever.
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
 }
+# With DJANGO_SERVE_STATIC, WhiteNoise serves the hashed names with a year-long,
+# immutable Cache-Control and the few unhashed ones for an hour.
+WHITENOISE_MAX_AGE = 3600
 
 # --- Security ---------------------------------------------------------------------
 # Secure unless DEBUG is on; `manage.py check --deploy` reports no issue with these

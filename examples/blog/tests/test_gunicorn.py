@@ -2,6 +2,7 @@
 HTTP, the site by name behind a TLS-terminating proxy (X-Forwarded-Proto)."""
 
 import http.client
+import re
 import secrets
 import subprocess
 import sys
@@ -35,7 +36,7 @@ def get(port, path, host, **headers):
 
 
 @pytest.fixture
-def gunicorn(tmp_path, collected_static):
+def gunicorn(request, tmp_path, collected_static):
     port = closed_port()
     env = {
         "PATH": "/usr/bin:/bin",
@@ -46,6 +47,7 @@ def gunicorn(tmp_path, collected_static):
         "APP_RELEASE_COLOUR": "maroon",
         "APP_VERSION": "1.0",
         "STATIC_ROOT": str(collected_static),  # collectstatic ran, as in the image
+        **getattr(request, "param", {}),  # more settings, from indirect parametrisation
     }
     log = (tmp_path / "gunicorn.log").open("w+")
     proc = subprocess.Popen(
@@ -113,3 +115,30 @@ def test_served_by_gunicorn(gunicorn):
     time.sleep(0.3)
     log.seek(0)
     assert "Invalid HTTP_HOST header: 'evil.example.org'" in log.read()
+
+
+def _stylesheet(port):
+    status, _, body = get(port, "/", "blog.example.com", **{"X-Forwarded-Proto": "https"})
+    assert status == 200
+    match = re.search(rb'href="(/static/[^"]+\.[0-9a-f]{12}\.css)"', body)
+    assert match, "the page links no hashed stylesheet"
+    return match.group(1).decode()
+
+
+@pytest.mark.parametrize("gunicorn", [{"DJANGO_SERVE_STATIC": "true"}], indirect=True)
+def test_whitenoise_serves_hashed_static_files_for_ever(gunicorn):
+    port, _ = gunicorn
+    path = _stylesheet(port)
+    status, headers, body = get(port, path, "blog.example.com", **{"X-Forwarded-Proto": "https"})
+    assert status == 200 and body
+    assert headers["Cache-Control"] == "max-age=315360000, public, immutable"
+    # An unknown (e.g. an older release's) name is a 404, not the page.
+    status, _, _ = get(port, "/static/css/blog.000000000000.css", "blog.example.com",
+                       **{"X-Forwarded-Proto": "https"})
+    assert status == 404
+
+
+def test_static_files_are_left_to_the_proxy_by_default(gunicorn):
+    port, _ = gunicorn
+    status, _, _ = get(port, _stylesheet(port), "blog.example.com", **{"X-Forwarded-Proto": "https"})
+    assert status == 404
