@@ -16,7 +16,6 @@ import vm_helpers as vm
 
 CASES = {
     "unknown target": ({"target": "openstack"}, "target"),
-    "kubernetes not here yet": ({"target": "kubernetes"}, "target=kubernetes"),
     "empty database password": ({"database_password": ""}, "database_password"),
     "zero gunicorn workers": ({"app_gunicorn_workers": 0}, "app_gunicorn_workers"),
     "short secret key": ({"app_secret_key": "too-short"}, "app_secret_key"),

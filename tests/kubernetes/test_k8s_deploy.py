@@ -1,0 +1,273 @@
+"""`ansible-playbook deploy.yml -e target=kubernetes` against the cluster from tests/cluster/up.
+
+One deploy (module fixture) into its own namespace with the production security settings
+(SSL redirect, secure cookies, HSTS), as behind a TLS-terminating ingress: requests go to
+the Service's node port with `X-Forwarded-Proto: https`. Then a second run must change
+nothing, and the tests check what the issue asks: 3 ready pods, spreading over pods,
+data surviving the database pod, the autoscaler's CPU figures, the restricted Pod Security
+Standard, `check --deploy`, and a failing migration that leaves the old pods serving.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from k8s import eventually, kubectl, kubectl_json
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+from ansible_run import REPO, playbook  # noqa: E402
+
+NS = "djangoops-e2e"
+APP = "djangoops-blog"
+ADMIN = ("admin", "lab-only-admin-password")
+# The production defaults: the lab's plain-HTTP overrides are taken away.
+DEPLOY_VARS = {"target": "kubernetes", "kubernetes_namespace": NS, "app_extra_environment": {}}
+TLS = {"X-Forwarded-Proto": "https"}
+
+
+def deploy(**extra):
+    return playbook("deploy.yml", extra_vars={**DEPLOY_VARS, **extra}, timeout=1500)
+
+
+@pytest.fixture(scope="module")
+def deployed():
+    kubectl("delete", "namespace", NS, "--ignore-not-found", "--wait=true", "--timeout=180s", timeout=200)
+    first = deploy()
+    assert first.rc == 0, first.output[-5000:]
+    match = re.search(r"The app answers at (http://\S+/)", first.output)
+    assert match, first.output[-3000:]
+    yield {"first": first, "url": match.group(1)}
+    kubectl("delete", "namespace", NS, "--wait=false", check=False)
+
+
+class Browser:
+    """A browser behind a TLS proxy: X-Forwarded-Proto https, and the Secure cookies
+    sent back by hand (requests keeps them from plain-HTTP URLs)."""
+
+    def __init__(self, url: str):
+        self.url = url.rstrip("/")
+        self.origin = "https://" + self.url.split("://", 1)[1]
+        self.cookies: dict[str, str] = {}
+
+    def request(self, method: str, path: str, **kwargs) -> requests.Response:
+        headers = {**TLS, "Origin": self.origin, "Referer": self.origin + path, **kwargs.pop("headers", {})}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        r = requests.request(method, self.url + path, headers=headers, allow_redirects=False, timeout=15, **kwargs)
+        self.cookies.update(r.cookies.get_dict())
+        return r
+
+
+def _csrf(html: str) -> str:
+    m = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+    assert m, "no CSRF token on the page"
+    return m.group(1)
+
+
+def create_post(url: str, title: str) -> None:
+    b = Browser(url)
+    r = b.request("GET", "/admin/login/")
+    assert r.status_code == 200, r.status_code
+    r = b.request("POST", "/admin/login/?next=/admin/",
+                  data={"csrfmiddlewaretoken": _csrf(r.text), "username": ADMIN[0], "password": ADMIN[1],
+                        "next": "/admin/"})
+    assert r.status_code == 302 and "sessionid" in b.cookies, f"login failed: {r.status_code}"
+    r = b.request("GET", "/admin/blog/post/add/")
+    assert r.status_code == 200, r.status_code
+    author = re.search(r'<select name="author"[^>]*>.*?<option value="(\d+)"', r.text, re.S)
+    assert author, "no author choices on the admin form"
+    r = b.request("POST", "/admin/blog/post/add/",
+                  data={"csrfmiddlewaretoken": _csrf(r.text), "author": author.group(1), "title": title,
+                        "text": "written through the Service", "created_date_0": "2026-01-01",
+                        "created_date_1": "00:00:00", "published_date_0": "2026-01-01",
+                        "published_date_1": "00:00:00", "_save": "Save"})
+    assert r.status_code == 302, f"post not saved: {r.status_code} {r.text[-500:]}"
+
+
+def app_pods() -> list[dict]:
+    return kubectl_json("-n", NS, "get", "pods", "-l",
+                        f"app.kubernetes.io/instance={APP},app.kubernetes.io/component=web")["items"]
+
+
+def ready(pod: dict) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
+
+
+def test_converges_and_a_second_run_changes_nothing(deployed):
+    again = deploy()
+    assert again.rc == 0, again.output[-5000:]
+    assert again.changed == 0, [line for line in again.output.splitlines() if line.startswith("changed:")]
+
+
+def test_three_ready_pods(deployed):
+    pods = eventually(lambda: [p for p in app_pods() if ready(p)] if len(
+        [p for p in app_pods() if ready(p)]) == 3 else None, timeout=120)
+    assert len(pods) == 3
+    deployment = kubectl_json("-n", NS, "get", "deployment", APP)
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    labels = deployment["metadata"]["labels"]
+    assert labels["app.kubernetes.io/managed-by"] == "djangoops.stack"
+    assert labels["app.kubernetes.io/name"] == APP
+    pdb = kubectl_json("-n", NS, "get", "pdb", APP)
+    assert pdb["spec"]["maxUnavailable"] == 1
+
+
+def test_the_service_spreads_requests_over_pods(deployed):
+    url = deployed["url"]
+    seen: set[str] = set()
+
+    def two_pods():
+        for _ in range(15):
+            r = requests.get(url, headers=TLS, timeout=10)
+            assert r.status_code == 200
+            seen.add(r.headers["X-Served-By"])
+            assert f'data-served-by="{r.headers["X-Served-By"]}"' in r.text  # the downward API's pod name
+        return len(seen) >= 2
+
+    eventually(two_pods, timeout=60, interval=1)
+    assert seen <= {p["metadata"]["name"] for p in app_pods()}
+
+
+def test_static_files_are_served_for_ever(deployed):
+    page = requests.get(deployed["url"], headers=TLS, timeout=10).text
+    css = re.search(r'href="(/static/[^"]+\.[0-9a-f]{12}\.css)"', page)
+    assert css, "no hashed stylesheet on the page"
+    r = requests.get(deployed["url"].rstrip("/") + css.group(1), headers=TLS, timeout=10)
+    assert r.status_code == 200
+    assert "immutable" in r.headers["Cache-Control"] and "max-age=315360000" in r.headers["Cache-Control"]
+
+
+def test_plain_http_is_sent_to_https(deployed):
+    r = requests.get(deployed["url"], allow_redirects=False, timeout=10)
+    assert r.status_code == 301 and r.headers["Location"].startswith("https://")
+
+
+def test_a_post_survives_deleting_the_database_pod(deployed):
+    title = f"survivor {uuid.uuid4().hex[:8]}"
+    create_post(deployed["url"], title)
+    assert title in requests.get(deployed["url"], headers=TLS, timeout=10).text
+    old_uid = kubectl_json("-n", NS, "get", "pod", f"{APP}-postgres-0")["metadata"]["uid"]
+    kubectl("-n", NS, "delete", "pod", f"{APP}-postgres-0", "--wait=true", timeout=120)
+
+    def back():
+        pod = kubectl_json("-n", NS, "get", "pod", f"{APP}-postgres-0")
+        return pod["metadata"]["uid"] != old_uid and ready(pod)
+
+    eventually(back, timeout=180)
+
+    def listed():
+        r = requests.get(deployed["url"], headers=TLS, timeout=10)
+        return r.status_code == 200 and title in r.text
+
+    eventually(listed, timeout=120)
+
+
+def test_the_autoscaler_reads_cpu(deployed):
+    def cpu():
+        hpa = kubectl_json("-n", NS, "get", "hpa", APP)
+        for metric in hpa.get("status", {}).get("currentMetrics") or []:
+            value = metric.get("resource", {}).get("current", {}).get("averageUtilization")
+            if metric.get("resource", {}).get("name") == "cpu" and value is not None:
+                return hpa
+        return None
+
+    hpa = eventually(cpu, timeout=240, interval=5)
+    assert hpa["spec"]["minReplicas"] == 3
+    assert hpa["spec"]["scaleTargetRef"]["name"] == APP
+
+
+def test_the_namespace_enforces_restricted_and_admits_every_pod(deployed):
+    ns = kubectl_json("get", "namespace", NS)
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    pods = kubectl_json("-n", NS, "get", "pods")["items"]
+    running = [p for p in pods if p["status"]["phase"] == "Running"]
+    assert len(running) >= 4  # PostgreSQL and 3 app pods
+    # Enforced, not just labelled: a root pod is refused.
+    refused = kubectl("-n", NS, "run", "root-probe", "--image=docker.io/library/busybox:1.35.0",
+                      "--restart=Never", "--dry-run=server", "--", "true", check=False)
+    assert "root-probe" not in refused
+
+
+def test_check_deploy_in_a_pod_prints_no_warning(deployed):
+    out = kubectl("-n", NS, "exec", f"deploy/{APP}", "--", "python", "manage.py", "check", "--deploy",
+                  "--fail-level", "WARNING")
+    assert "System check identified no issues (0 silenced)." in out
+
+
+def broken_release(tmp: Path) -> Path:
+    src = tmp / "blog"
+    shutil.copytree(REPO / "examples" / "blog", src, ignore=shutil.ignore_patterns("__pycache__", "tests"))
+    migrations = sorted((src / "blog" / "migrations").glob("0*.py"))
+    last = migrations[-1].stem
+    (src / "blog" / "migrations" / "0999_broken.py").write_text(
+        "from django.db import migrations\n\n\n"
+        "def fail(apps, schema_editor):\n"
+        "    raise RuntimeError('this migration is broken on purpose')\n\n\n"
+        "class Migration(migrations.Migration):\n"
+        f"    dependencies = [('blog', '{last}')]\n"
+        "    operations = [migrations.RunPython(fail)]\n"
+    )
+    return src
+
+
+def test_a_failing_migration_stops_the_deploy_and_the_old_pods_keep_serving(deployed, tmp_path):
+    before = {p["metadata"]["name"] for p in app_pods()}
+    image_before = kubectl_json("-n", NS, "get", "deployment", APP)["spec"]["template"]["spec"]["containers"][0]["image"]
+    url = deployed["url"]
+    stop = threading.Event()
+    results = {"ok": 0, "failed": 0}
+
+    def load():
+        with requests.Session() as s:
+            while not stop.is_set():
+                try:
+                    r = s.get(url + "healthz", timeout=5)
+                    results["ok" if r.status_code == 200 else "failed"] += 1
+                except requests.RequestException:
+                    results["failed"] += 1
+                time.sleep(0.02)
+
+    worker = threading.Thread(target=load)
+    worker.start()
+    try:
+        result = deploy(image_source_dir=str(broken_release(tmp_path)), image_version="1.1", image_colour="broken")
+    finally:
+        stop.set()
+        worker.join()
+    assert result.rc != 0
+    assert "migration Job" in result.output and "running release keeps serving" in result.output
+    assert "this migration is broken on purpose" in result.output
+    assert kubectl_json("-n", NS, "get", "deployment", APP)["spec"]["template"]["spec"]["containers"][0]["image"] == image_before
+    assert {p["metadata"]["name"] for p in app_pods()} == before
+    assert results["failed"] == 0 and results["ok"] > 100, results
+
+
+BAD = {
+    "no replicas": ({"app_replicas": 0}, "app_replicas"),
+    "no image": ({"app_image": ""}, "app_image"),
+    "namespace Kubernetes rejects": ({"kubernetes_namespace": "Blog_Prod"}, "namespace"),
+    "unknown service type": ({"service_type": "Ingress"}, "service_type"),
+    "empty database password": ({"database_password": ""}, "database_password"),
+    "storage size not a quantity": ({"database_storage_size": "lots"}, "database_storage_size"),
+    "autoscaler below its minimum": ({"app_hpa_max_replicas": 2}, "app_hpa_max_replicas"),
+}
+
+
+@pytest.mark.parametrize("extra,needle", BAD.values(), ids=BAD.keys())
+def test_bad_input_stops_before_any_change(extra, needle):
+    ns = "djangoops-badinput"
+    result = playbook("deploy.yml", extra_vars={**DEPLOY_VARS, "kubernetes_namespace": ns, **extra}, timeout=300)
+    assert result.rc != 0, result.output[-3000:]
+    assert needle in result.output, result.output[-3000:]
+    assert result.changed == 0, result.recap
+    assert "Build the app image" not in result.output.split("fatal:", 1)[0].rsplit("PLAY [", 1)[-1]
+    assert kubectl("get", "namespace", ns, "--ignore-not-found").strip() == ""
