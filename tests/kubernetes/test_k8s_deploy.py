@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -21,7 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from k8s import eventually, kubectl, kubectl_json
+from k8s import KUBECTL, eventually, kubectl, kubectl_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from ansible_run import REPO, playbook  # noqa: E402
@@ -201,6 +202,42 @@ def test_check_deploy_in_a_pod_prints_no_warning(deployed):
     out = kubectl("-n", NS, "exec", f"deploy/{APP}", "--", "python", "manage.py", "check", "--deploy",
                   "--fail-level", "WARNING")
     assert "System check identified no issues (0 silenced)." in out
+
+
+def test_an_external_database_by_url_a_clusterip_service_and_an_ingress(deployed):
+    """No StatefulSet when database_url names the database (here the e2e namespace's, reached
+    across namespaces); one pod without autoscaler; a ClusterIP Service with an Ingress."""
+    ns = "djangoops-e2e-ext"
+    kubectl("delete", "namespace", ns, "--ignore-not-found", "--wait=true", "--timeout=180s", timeout=200)
+    try:
+        result = playbook("deploy.yml", timeout=900, extra_vars={
+            **DEPLOY_VARS, "kubernetes_namespace": ns, "deploy_build_release": False,
+            "database_url": f"postgres://blog:lab-only-db-password-not-secret@{APP}-postgres.{NS}.svc:5432/blog",
+            "app_replicas": 1, "app_hpa_enabled": False, "service_type": "ClusterIP",
+            "service_ingress_enabled": True, "service_ingress_host": "blog.example.test"})
+        assert result.rc == 0, result.output[-5000:]
+        assert ("The app answers at http://blog.example.test/ (through the Ingress, once its host name"
+                in " ".join(result.output.split()))
+        assert kubectl_json("-n", ns, "get", "statefulsets,pvc,hpa")["items"] == []
+        ingress = kubectl_json("-n", ns, "get", "ingress", APP)
+        rule = ingress["spec"]["rules"][0]
+        assert rule["host"] == "blog.example.test"
+        assert rule["http"]["paths"][0]["backend"]["service"]["name"] == APP
+        secret_keys = kubectl_json("-n", ns, "get", "secrets", "-l", f"djangoops.dev/config-of={APP}")["items"]
+        assert any("DATABASE_URL" in item.get("data", {}) for item in secret_keys)
+
+        forward = subprocess.Popen([KUBECTL, "-n", ns, "port-forward", f"svc/{APP}", "18081:80"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            r = eventually(lambda: requests.get("http://127.0.0.1:18081/readyz", timeout=3), timeout=30, interval=1)
+            assert r.status_code == 200  # /readyz queries the database: the external one answers
+            page = requests.get("http://127.0.0.1:18081/", headers=TLS, timeout=10)
+            assert page.status_code == 200 and page.headers["X-Served-By"].startswith(f"{APP}-")
+        finally:
+            forward.terminate()
+            forward.wait(timeout=10)
+    finally:
+        kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
 
 def broken_release(tmp: Path) -> Path:
