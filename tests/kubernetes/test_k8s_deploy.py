@@ -288,6 +288,20 @@ def test_a_failing_migration_stops_the_deploy_and_the_old_pods_keep_serving(depl
     assert results["failed"] == 0 and results["ok"] > 100, results
 
 
+def test_an_image_that_cannot_be_pulled_stops_before_the_pods_change(deployed):
+    before = {p["metadata"]["name"] for p in app_pods()}
+    image_before = kubectl_json("-n", NS, "get", "deployment", APP)["spec"]["template"]["spec"]["containers"][0]["image"]
+    result = deploy(deploy_build_release=False, image_colour="nosuchcolour")
+    assert result.rc != 0
+    flat = " ".join(result.output.split())
+    assert "could not start (ErrImagePull" in flat or "could not start (ImagePullBackOff" in flat, flat[-3000:]
+    assert "running release keeps serving" in flat
+    assert kubectl_json("-n", NS, "get", "deployment", APP)["spec"]["template"]["spec"]["containers"][0]["image"] == image_before
+    assert {p["metadata"]["name"] for p in app_pods()} == before
+    jobs = kubectl_json("-n", NS, "get", "jobs")["items"]
+    assert not [j for j in jobs if j["spec"]["template"]["spec"]["containers"][0]["image"].endswith("nosuchcolour")]
+
+
 BAD = {
     "no replicas": ({"app_replicas": 0}, "app_replicas"),
     "no image": ({"app_image": ""}, "app_image"),
