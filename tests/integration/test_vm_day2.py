@@ -1,0 +1,332 @@
+"""Day-2 operations on the VM lab: upgrade, rollback, failures, self-healing, scale, teardown.
+
+The module makes a fresh lab with the orange release, then runs the day-2 playbooks
+against it in order, each while a bounded constant-rate load generator
+(tests/integration/loadgen.py) sends requests from 127.0.0.1 through NGINX
+(http://127.0.0.1:8080/). Every such test asserts 0 failed requests: any non-2xx answer
+or socket error fails it. Speed is measured in benchmarks/vm_upgrade.sh, not here.
+
+The lab's inventory is the directory inventories/lab (hosts.yml plus the scaled app
+hosts script); its state (the number of app hosts) lives in a temporary folder
+(DJANGOOPS_LAB_STATE_DIR). The lab is removed at the end (DJANGOOPS_KEEP_LAB=1 keeps it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+import vm_helpers as vm
+from ansible_run import REPO, PlaybookResult, playbook
+from loadgen import Load
+
+pytestmark = pytest.mark.slow
+
+LAB_DIR = REPO / "inventories" / "lab"
+APP_HOSTS = ("app1", "app2")
+BASE = "/opt/djangoops-blog"
+# A few thousand requests per operation: /healthz mostly (NGINX and Gunicorn, light),
+# every fourth request the list page (Django and PostgreSQL too).
+RATE = 80
+PATHS = ["/healthz", "/healthz", "/healthz", "/"]
+
+
+@pytest.fixture(scope="module")
+def state_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("lab-state")
+
+
+@pytest.fixture(scope="module")
+def env(state_dir) -> dict:
+    return {
+        "DJANGOOPS_LAB_STATE_DIR": str(state_dir),
+        "DJANGOOPS_BASE_IMAGE": os.environ.get("DJANGOOPS_BASE_IMAGE", "djangoops-test/python:3.11-bookworm"),
+    }
+
+
+@pytest.fixture(scope="module")
+def run(env):
+    """run("upgrade", image_colour="maroon") -> ansible-playbook playbooks/upgrade.yml on the lab."""
+
+    def _run(name: str, **extra_vars) -> PlaybookResult:
+        return playbook("-i", str(LAB_DIR), f"playbooks/{name}.yml", extra_vars=extra_vars or None, env=env)
+
+    return _run
+
+
+@pytest.fixture(scope="module")
+def lab(env):
+    vm.lab_down()
+    first = playbook("-i", str(LAB_DIR), "deploy.yml", env=env)
+    assert first.rc == 0, first.output[-6000:]
+    yield
+    if not vm.keep_lab():
+        playbook("-i", str(LAB_DIR), "playbooks/lab_down.yml", env=env)
+
+
+def sh(host: str, command: str) -> str:
+    """A command in a lab host (docker exec: quicker than SSH for many small looks)."""
+    out = subprocess.run(["docker", "exec", f"djangoops-lab-{host}", "sh", "-c", command],
+                         capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def running(host: str) -> dict:
+    return {
+        "current": sh(host, f"readlink {BASE}/current"),
+        "pid": sh(host, "systemctl show --property=MainPID --value djangoops-blog"),
+    }
+
+
+def colours_now(n: int = 20) -> set[str]:
+    return {requests.get(f"{vm.LAB_URL}/healthz", timeout=10).headers["X-Release-Colour"] for _ in range(n)}
+
+
+def served_by_now(n: int = 30) -> set[str]:
+    return {requests.get(f"{vm.LAB_URL}/healthz", timeout=10).headers["X-Served-By"] for _ in range(n)}
+
+
+def load() -> Load:
+    return Load(vm.LAB_URL, rate=RATE, paths=PATHS, max_requests=60000, max_seconds=900)
+
+
+def assert_no_failed(stats, minimum: int = 500) -> None:
+    print(stats.summary())
+    assert stats.total >= minimum, stats.summary()
+    assert stats.failed == 0, [(s.at, s.status, s.error) for s in stats.failures[:10]]
+
+
+@pytest.fixture(scope="module")
+def broken_releases(tmp_path_factory, env) -> dict[str, str]:
+    """Two releases built from copies of the blog: 1.1-purple fails /readyz, 1.2-red a migration."""
+    made = {}
+    for version, colour, breakage in (("1.1", "purple", "readyz"), ("1.2", "red", "migration")):
+        src = tmp_path_factory.mktemp(f"blog-{colour}") / "blog"
+        shutil.copytree(REPO / "examples" / "blog", src,
+                        ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", "staticfiles"))
+        if breakage == "readyz":
+            mw = src / "blog" / "middleware.py"
+            mw.write_text(mw.read_text().replace('cursor.execute("SELECT 1")',
+                                                  'cursor.execute("SELECT broken_on_purpose")'))
+        else:
+            (src / "blog" / "migrations" / "0002_fail_on_purpose.py").write_text(
+                "from django.db import migrations\n\n\n"
+                "def fail(apps, schema_editor):\n"
+                "    raise RuntimeError('this release fails its migration on purpose (test)')\n\n\n"
+                "class Migration(migrations.Migration):\n"
+                "    dependencies = [('blog', '0001_initial')]\n"
+                "    operations = [migrations.RunPython(fail, migrations.RunPython.noop)]\n"
+            )
+        built = playbook("-i", str(LAB_DIR), "playbooks/build.yml", env=env, extra_vars={
+            "image_version": version, "image_colour": colour, "image_source_dir": str(src), "image_push": False,
+        })
+        assert built.rc == 0, built.output[-4000:]
+        made[breakage] = f"{version}-{colour}"
+    return made
+
+
+# -- bad input: stops before any change, naming the variable ----------------------------
+
+BAD = {
+    "upgrade serial 0": ("upgrade", {"image_colour": "maroon", "rolling_upgrade_serial": 0}, "rolling_upgrade_serial"),
+    "upgrade colour not a word": ("upgrade", {"image_colour": "Maroon 2"}, "image_colour"),
+    "upgrade to an archive never built": (
+        "upgrade", {"image_version": "9.9", "image_colour": "maroon", "upgrade_build_release": False}, "image_version"),
+    "upgrade target unknown": ("upgrade", {"target": "openstack"}, "target"),
+    "rollback to a path": ("rollback", {"rolling_upgrade_rollback_to": "../../etc"}, "rolling_upgrade_rollback_to"),
+    "scale beyond the lab": ("scale", {"scale_app_hosts": 12}, "scale_app_hosts"),
+    "scale not a number": ("scale", {"scale_app_hosts": "three"}, "scale_app_hosts"),
+    "teardown data not a bool": ("teardown", {"teardown_remove_data": "maybe"}, "teardown_remove_data"),
+    "teardown lab without data": ("teardown", {"teardown_remove_lab": True}, "teardown_remove_data"),
+    "kubernetes not here yet": ("upgrade", {"target": "kubernetes"}, "target=kubernetes"),
+}
+
+
+@pytest.mark.parametrize("name,extra_vars,needle", list(BAD.values()), ids=list(BAD))
+def test_bad_input_stops_before_any_change(lab, run, name, extra_vars, needle):
+    before = vm.container_state(), {h: running(h) for h in APP_HOSTS}
+    result = run(name, **extra_vars)
+    assert result.rc != 0, result.output[-3000:]
+    assert needle in result.output, result.output[-3000:]
+    assert result.changed == 0, result.recap
+    assert (vm.container_state(), {h: running(h) for h in APP_HOSTS}) == before
+
+
+# -- upgrade and rollback ------------------------------------------------------------------
+
+def test_upgrade_orange_to_maroon_without_a_failed_request(lab, run):
+    assert colours_now() == {"orange"}
+    with load() as traffic:
+        result = run("upgrade", image_colour="maroon")
+        time.sleep(2)
+    assert result.rc == 0, result.output[-6000:]
+    assert_no_failed(traffic.stats)
+    runs = traffic.stats.colour_runs()
+    assert runs[0][0] == "orange" and runs[-1][0] == "maroon", runs
+    assert {c for c, _ in runs} == {"orange", "maroon"}
+    assert colours_now(40) == {"maroon"}
+    for host in APP_HOSTS:
+        assert "maroon" in sh(host, f"readlink {BASE}/current")
+        assert "orange" in sh(host, f"readlink {BASE}/previous")
+        # the old release stays installed for a rollback
+        assert "orange" in sh(host, f"ls {BASE}/releases")
+
+
+def test_second_upgrade_changes_nothing(lab, run):
+    before = {h: running(h) for h in APP_HOSTS}
+    result = run("upgrade", image_colour="maroon")
+    assert result.rc == 0, result.output[-4000:]
+    changed = {h: r["changed"] for h, r in result.recap.items() if r["changed"] and h != "localhost"}
+    assert not changed, changed
+    assert {h: running(h) for h in APP_HOSTS} == before
+
+
+def test_rollback_without_a_failed_request(lab, run):
+    with load() as traffic:
+        result = run("rollback")
+        time.sleep(2)
+    assert result.rc == 0, result.output[-6000:]
+    assert_no_failed(traffic.stats)
+    assert traffic.stats.colour_runs()[-1][0] == "orange"
+    assert colours_now(40) == {"orange"}
+    for host in APP_HOSTS:
+        assert "maroon" in sh(host, f"readlink {BASE}/previous")
+
+
+def test_killed_upgrade_can_be_run_again(lab, env):
+    """The play is killed once the first host serves maroon; a second run completes."""
+    with load() as traffic:
+        proc = subprocess.Popen(
+            ["ansible-playbook", "-i", str(LAB_DIR), "playbooks/upgrade.yml", "-e", "image_colour=maroon"],
+            cwd=REPO, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 300
+        try:
+            while time.monotonic() < deadline and proc.poll() is None:
+                if requests.get(f"{vm.LAB_URL}/healthz", timeout=10).headers["X-Release-Colour"] == "maroon":
+                    break
+                time.sleep(0.2)
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        halfway = {h: sh(h, f"readlink {BASE}/current") for h in APP_HOSTS}
+        assert any("orange" in r for r in halfway.values()), f"not killed half way: {halfway}"
+        result = playbook("-i", str(LAB_DIR), "playbooks/upgrade.yml", extra_vars={"image_colour": "maroon"}, env=env)
+        time.sleep(2)
+    assert result.rc == 0, result.output[-6000:]
+    assert_no_failed(traffic.stats)
+    assert colours_now(40) == {"maroon"}
+
+
+def test_release_failing_its_health_check_is_rolled_back(lab, run, broken_releases):
+    version, colour = broken_releases["readyz"].split("-")
+    before = {h: running(h)["current"] for h in APP_HOSTS}
+    previous = {h: sh(h, f"readlink {BASE}/previous") for h in APP_HOSTS}
+    with load() as traffic:
+        result = run("upgrade", image_version=version, image_colour=colour, rolling_upgrade_ready_timeout=10)
+        time.sleep(2)
+    assert result.rc != 0, result.output[-4000:]
+    assert "failed its" in result.output and "health check" in result.output, result.output[-4000:]
+    assert "was restored automatically" in result.output, result.output[-4000:]
+    assert_no_failed(traffic.stats)
+    assert colour not in {c for c, _ in traffic.stats.colour_runs()}
+    assert {h: running(h)["current"] for h in APP_HOSTS} == before
+    assert {h: sh(h, f"readlink {BASE}/previous") for h in APP_HOSTS} == previous
+    assert colours_now(40) == {"maroon"}
+    assert served_by_now() == set(APP_HOSTS), "the restored host is back in NGINX's pool"
+
+
+def test_release_whose_migrations_fail_stops_before_any_instance_changes(lab, run, broken_releases):
+    version, colour = broken_releases["migration"].split("-")
+    before = {h: running(h) for h in APP_HOSTS}
+    site = sh("lb", "md5sum /etc/nginx/sites-available/djangoops-blog.conf")
+    with load() as traffic:
+        result = run("upgrade", image_version=version, image_colour=colour)
+        time.sleep(2)
+    assert result.rc != 0, result.output[-4000:]
+    assert "migrations of the new release" in result.output and "No instance changed" in result.output
+    assert_no_failed(traffic.stats, minimum=300)
+    assert {h: running(h) for h in APP_HOSTS} == before
+    assert sh("lb", "md5sum /etc/nginx/sites-available/djangoops-blog.conf") == site
+    assert colours_now(40) == {"maroon"}
+
+
+# -- self-healing --------------------------------------------------------------------------
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except (subprocess.CalledProcessError, requests.RequestException):
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"not within {timeout}s: {what}")
+
+
+def test_killed_gunicorn_is_restarted_by_systemd(lab):
+    pid = running("app1")["pid"]
+    with load() as traffic:
+        time.sleep(3)
+        sh("app1", "systemctl kill --signal=KILL djangoops-blog")
+        _wait(lambda: running("app1")["pid"] not in ("0", pid), 30, "systemd restarts Gunicorn")
+        _wait(lambda: "app1" in served_by_now(10), 60, "app1 serves again")
+        time.sleep(3)
+    assert_no_failed(traffic.stats)
+
+
+def test_stopped_app_host_leaves_no_failed_request(lab):
+    with load() as traffic:
+        time.sleep(3)
+        subprocess.run(["docker", "stop", "-t", "1", "djangoops-lab-app1"], check=True, capture_output=True)
+        time.sleep(10)
+        subprocess.run(["docker", "start", "djangoops-lab-app1"], check=True, capture_output=True)
+        _wait(lambda: "app1" in served_by_now(10), 120, "app1 serves again after its start")
+        time.sleep(3)
+    assert_no_failed(traffic.stats)
+    assert colours_now(20) == {"maroon"}
+
+
+# -- scale ---------------------------------------------------------------------------------
+
+def test_scale_two_three_two(lab, run):
+    with load() as traffic:
+        up = run("scale", scale_app_hosts=3)
+        assert up.rc == 0, up.output[-6000:]
+        assert served_by_now(40) == {"app1", "app2", "app3"}
+        assert colours_now(20) == {"maroon"}, "the new host runs the release the others run"
+        assert "10.213.87.23/32" in sh("db", "cat /etc/postgresql/15/main/pg_hba.conf")
+        down = run("scale", scale_app_hosts=2)
+        time.sleep(2)
+    assert down.rc == 0, down.output[-6000:]
+    assert_no_failed(traffic.stats)
+    assert served_by_now(40) == set(APP_HOSTS)
+    assert "djangoops-lab-app3" not in {name.lstrip("/") for name in vm.container_state()}
+    assert "10.213.87.23/32" not in sh("db", "cat /etc/postgresql/15/main/pg_hba.conf")
+
+
+# -- teardown ------------------------------------------------------------------------------
+
+def test_teardown_removes_the_app_and_keeps_the_data(lab, run):
+    title = f"Kept across teardown {time.time_ns()}"
+    vm.admin_create_post(vm.LAB_URL, title, "Written before the teardown.")
+    result = run("teardown")
+    assert result.rc == 0, result.output[-6000:]
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{vm.LAB_URL}/", timeout=5)
+    for host in APP_HOSTS:
+        assert sh(host, "systemctl is-active djangoops-blog || true") in ("inactive", "unknown")
+        assert sh(host, f"test -e {BASE} && echo present || echo gone") == "gone"
+        assert sh(host, "getent passwd djangoops-blog || echo gone") == "gone"
+    assert sh("lb", "ls /var/www/djangoops-blog 2>/dev/null || echo gone") == "gone"
+    kept = sh("db", f"runuser -u postgres -- psql -tA blog -c \"select count(*) from blog_post where title = '{title}'\"")
+    assert kept == "1"
