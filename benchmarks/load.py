@@ -79,9 +79,14 @@ class Load:
     def summary(self) -> dict:
         with self.lock:
             lat = sorted(self.latencies)
-        pct = (lambda q: round(lat[min(len(lat) - 1, int(q * len(lat)))] * 1000, 1) if lat else None)
+            changes = [c for _, c in self.colours]
+
+        def pct(q: float) -> float | None:
+            return round(lat[min(len(lat) - 1, int(q * len(lat)))] * 1000, 1) if lat else None
+
         return {"ok": self.ok, "failed": self.failed, "errors": dict(self.errors),
-                "colours": [c for _, c in self.colours], "p50_ms": pct(0.50), "p99_ms": pct(0.99)}
+                "first_colour": changes[0] if changes else None, "last_colour": changes[-1] if changes else None,
+                "colour_changes": max(0, len(changes) - 1), "p50_ms": pct(0.50), "p99_ms": pct(0.99)}
 
 
 def main() -> None:

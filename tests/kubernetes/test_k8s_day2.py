@@ -1,0 +1,188 @@
+"""Day-2 operations on Kubernetes (issue 6): upgrade orange to maroon, roll back, a
+release that fails its health check, a tag that does not exist, scaling, self-healing
+and teardown, each while a bounded load generator on this machine sends requests through
+the Service, asserting that none fails. The benchmarks (benchmarks/k8s_day2.py) run the
+same with 50,000 requests and more.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from k8s import eventually, kubectl, kubectl_json
+from test_k8s_deploy import TLS, Browser, create_post  # noqa: F401  (Browser used by create_post)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+from ansible_run import REPO, playbook  # noqa: E402
+from load import Load  # noqa: E402
+
+NS = "djangoops-day2"
+APP = "djangoops-blog"
+BASE = {"target": "kubernetes", "kubernetes_namespace": NS}
+RATE = 60  # requests/s: a few thousand requests per test
+
+
+def changed_tasks(output: str) -> list[str]:
+    """The TASK lines of tasks that reported a change (for failure messages)."""
+    task, out = "", []
+    for line in output.splitlines():
+        if line.startswith("TASK ["):
+            task = line
+        elif line.startswith("changed:"):
+            out.append(task)
+    return out
+
+
+def run(pb: str, **extra):
+    return playbook(pb, extra_vars={**BASE, **extra}, timeout=1500)
+
+
+@pytest.fixture(scope="module")
+def url():
+    kubectl("delete", "namespace", NS, "--ignore-not-found", "--wait=true", "--timeout=180s", timeout=200)
+    first = run("deploy.yml", image_colour="orange")
+    assert first.rc == 0, first.output[-5000:]
+    match = re.search(r"The app answers at (http://\S+/)", first.output)
+    assert match, first.output[-3000:]
+    yield match.group(1)
+    kubectl("delete", "namespace", NS, "--wait=false", check=False)
+
+
+def under_load(url: str, action, settle: float = 3.0):
+    """Run action() while requests flow through the Service; return (action's result, load summary)."""
+    load = Load(url + "healthz", rate=RATE, threads=8).start()
+    time.sleep(settle)
+    try:
+        result = action()
+        time.sleep(settle)
+    finally:
+        summary = load.stop()
+    return result, summary
+
+
+def image() -> str:
+    return kubectl_json("-n", NS, "get", "deployment", APP)["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def colours(url: str, n: int = 30) -> set[str]:
+    return {requests.get(url + "healthz", timeout=5).headers["X-Release-Colour"] for _ in range(n)}
+
+
+def ready_pods() -> list[str]:
+    pods = kubectl_json("-n", NS, "get", "pods", "-l",
+                        f"app.kubernetes.io/instance={APP},app.kubernetes.io/component=web")["items"]
+    return [p["metadata"]["name"] for p in pods if p["metadata"].get("deletionTimestamp") is None
+            and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))]
+
+
+def test_upgrade_orange_to_maroon_without_a_failed_request(url):
+    assert colours(url) == {"orange"}
+    result, load = under_load(url, lambda: run("playbooks/upgrade.yml", image_colour="maroon"))
+    assert result.rc == 0, result.output[-5000:]
+    assert load["failed"] == 0 and load["ok"] > 500, load
+    assert load["first_colour"] == "orange" and load["last_colour"] == "maroon", load
+    assert colours(url) == {"maroon"}
+    assert image().endswith(":1.0-maroon")
+    again = run("playbooks/upgrade.yml", image_colour="maroon")
+    assert again.rc == 0 and again.changed == 0, changed_tasks(again.output)
+
+
+def test_rollback_without_a_failed_request_and_only_once(url):
+    assert image().endswith(":1.0-maroon")
+    result, load = under_load(url, lambda: run("playbooks/rollback.yml"))
+    assert result.rc == 0, result.output[-5000:]
+    assert load["failed"] == 0, load
+    assert colours(url) == {"orange"}
+    again = run("playbooks/rollback.yml")  # does not roll forward again
+    assert again.rc == 0 and again.changed == 0, changed_tasks(again.output)
+    assert colours(url) == {"orange"}
+
+
+def unhealthy_release(tmp: Path) -> Path:
+    """The blog with a WSGI module that cannot load: migrations pass, pods never get ready."""
+    import shutil
+
+    src = tmp / "blog"
+    shutil.copytree(REPO / "examples" / "blog", src, ignore=shutil.ignore_patterns("__pycache__", "tests"))
+    with (src / "mysite" / "wsgi.py").open("a") as f:
+        f.write("\nraise RuntimeError('this release cannot serve, on purpose')\n")
+    return src
+
+
+def test_a_release_that_fails_its_health_check_is_rolled_back(url, tmp_path):
+    before = image()
+    result, load = under_load(url, lambda: run("playbooks/upgrade.yml", image_source_dir=str(unhealthy_release(tmp_path)),
+                                               image_version="1.2", image_colour="sick",
+                                               rolling_upgrade_k8s_timeout=60))
+    assert result.rc != 0
+    flat = " ".join(result.output.split())
+    assert "were not ready within 60 s" in flat and f"rolled back to {before}" in flat, flat[-3000:]
+    assert load["failed"] == 0, load
+    assert image() == before
+    eventually(lambda: len(ready_pods()) == 3, timeout=120)
+    assert colours(url) == {"orange"}
+
+
+def test_an_image_tag_that_does_not_exist_changes_no_pod(url):
+    before, pods = image(), set(ready_pods())
+    result, load = under_load(url, lambda: run("playbooks/upgrade.yml", deploy_build_release=False,
+                                               image_colour="nosuchcolour"))
+    assert result.rc != 0
+    assert "could not start" in " ".join(result.output.split())
+    assert load["failed"] == 0, load
+    assert image() == before and set(ready_pods()) == pods
+
+
+def test_scale_up_and_down(url):
+    result = run("playbooks/scale.yml", scale_replicas=5)
+    assert result.rc == 0, result.output[-5000:]
+    eventually(lambda: len(ready_pods()) == 5, timeout=180)
+    assert kubectl_json("-n", NS, "get", "hpa", APP)["spec"]["minReplicas"] == 5
+    again = run("playbooks/scale.yml", scale_replicas=5)
+    assert again.rc == 0 and again.changed == 0, changed_tasks(again.output)
+    result, load = under_load(url, lambda: run("playbooks/scale.yml", scale_replicas=3))
+    assert result.rc == 0, result.output[-5000:]
+    assert load["failed"] == 0, load
+    eventually(lambda: len(ready_pods()) == 3, timeout=180)
+    bad = run("playbooks/scale.yml", scale_replicas=0)
+    assert bad.rc != 0 and "scale_replicas" in bad.output and bad.changed == 0
+
+
+def test_a_deleted_pod_is_replaced_without_a_failed_request(url):
+    victim = ready_pods()[0]
+
+    def delete_and_heal():
+        kubectl("-n", NS, "delete", "pod", victim, "--wait=false")
+        return eventually(lambda: len(ready_pods()) == 3 and victim not in ready_pods(), timeout=120, interval=1)
+
+    _, load = under_load(url, delete_and_heal)
+    assert load["failed"] == 0, load
+
+
+def test_teardown_keeps_the_data_unless_asked(url):
+    title = f"kept {uuid.uuid4().hex[:8]}"
+    create_post(url, title)
+    result = run("playbooks/teardown.yml")
+    assert result.rc == 0, result.output[-5000:]
+    left = kubectl_json("-n", NS, "get", "deployments,statefulsets,services,jobs")["items"]
+    assert left == [], [i["metadata"]["name"] for i in left]
+    assert kubectl("-n", NS, "get", "pvc", f"data-{APP}-postgres-0", "-o", "name").strip()
+    again = run("playbooks/teardown.yml")
+    assert again.rc == 0 and again.changed == 0, changed_tasks(again.output)
+
+    redeployed = run("deploy.yml", image_colour="orange", deploy_build_release=False)
+    assert redeployed.rc == 0, redeployed.output[-5000:]
+    new_url = re.search(r"The app answers at (http://\S+/)", redeployed.output).group(1)
+    assert title in requests.get(new_url, headers=TLS, timeout=10).text
+
+    gone = run("playbooks/teardown.yml", teardown_remove_data=True)
+    assert gone.rc == 0, gone.output[-5000:]
+    assert kubectl("get", "namespace", NS, "--ignore-not-found").strip() == ""
