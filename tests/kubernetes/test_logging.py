@@ -220,3 +220,16 @@ def test_bad_input_stops_before_any_change(extra, variable):
     assert variable in failure, result.output[-2000:]
     assert result.changed == 0
     assert kubectl("get", "namespace", UNUSED_NS, "--ignore-not-found").strip() == ""
+
+
+def test_every_option_is_documented_with_its_default():
+    import yaml
+
+    role = Path(__file__).resolve().parents[2] / "roles" / "logging"
+    defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text())
+    options = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
+    assert set(defaults) == set(options)
+    assert all(spec.get("description") for spec in options.values())
+    for name, value in defaults.items():
+        if "{{" not in str(value):
+            assert options[name]["default"] == value, name

@@ -11,6 +11,7 @@ collect  runs on every node (DaemonSet): tails the kubelet's pod log files
 serve    the aggregator (one replica): stores records as JSON lines on its volume,
          drops records it already holds, and answers queries:
            GET  /logs?namespace=&pod=&container=&node=&stream=&contains=&since=&limit=
+                (count_only=1: only the number of matches)
            GET  /positions?node=NAME      where each of that node's files was read up to
            POST /ingest                   {"records": [...], "resume": {key: offset}}
            GET  /healthz
@@ -18,9 +19,10 @@ serve    the aggregator (one replica): stores records as JSON lines on its volum
 Positions live with the stored data: a record carries its file's identity (node, pod
 directory, container, hash of the file's first line, so a rotated file keeps its
 identity) and the byte offset where it ends. The aggregator keeps the highest offset per
-file and drops records at or below it, and the collector asks for the positions when it
-starts. A collector restart therefore neither resends nor loses lines, and the
-collector writes nothing on the node. Standard library only.
+file and stream, stored in the same line as the batch, drops records at or below it, and
+the collector asks for the positions when it starts. A collector restart therefore
+neither resends nor loses lines, and the collector writes nothing on the node.
+Standard library only.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import collections
 import glob
+import gzip
 import hashlib
 import http.server
 import json
@@ -40,6 +43,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 
 FIRST_LINE_MAX = 64 * 1024
 READ_MAX = 512 * 1024          # bytes read from one file per pass
@@ -72,7 +76,7 @@ def parse_line(raw: bytes):
 
 
 _POD_DIR = re.compile(r"^(?P<namespace>[a-z0-9-]+)_(?P<pod>[a-z0-9.-]+)_(?P<uid>[A-Za-z0-9-]+)$")
-_LOG_FILE = re.compile(r"^(?P<restart>[0-9]+)\.log(\.[0-9]{8}-[0-9]{6})?$")
+_LOG_FILE = re.compile(r"^(?P<restart>[0-9]+)\.log(?P<rotated>\.[0-9]{8}-[0-9]{6}(\.gz)?)?$")
 
 
 def describe(path: str):
@@ -84,7 +88,7 @@ def describe(path: str):
     if not pod_match or not file_match:
         return None
     return {**pod_match.groupdict(), "container": container, "restart": int(file_match["restart"]),
-            "dir": f"{os.path.basename(pod_dir)}/{container}"}
+            "rotated": bool(file_match["rotated"]), "dir": f"{os.path.basename(pod_dir)}/{container}"}
 
 
 # ---------------------------------------------------------------- collector
@@ -98,6 +102,8 @@ class Collector:
         self.exclude = set(filter(None, args.exclude_namespaces.split(",")))
         self.hw: dict[str, int] = {}       # key -> end offset of the last record stored
         self.resume: dict[str, int] = {}   # key -> where reading starts next
+        self.finished: dict[str, tuple] = {}  # compressed files read to their end
+        self.open_gz: dict[str, tuple] = {}    # compressed files being read: (handle, key)
         self.ready = False
         self.last_ok = 0.0
 
@@ -119,30 +125,72 @@ class Collector:
                 log(f"waiting for the aggregator at {self.url}: {exc}")
                 time.sleep(2)
 
-    def files(self):
+    def files(self) -> list:
+        """Every log file with what its path says, the oldest (rotated) first in each folder."""
+        found = []
         for path in glob.glob(os.path.join(self.root, "*", "*", "*.log*")):
-            if path.endswith((".gz", ".tmp")):
-                continue
             info = describe(path)
             if info and info["namespace"] not in self.exclude:
-                yield path, info
+                found.append((path, info))
+        return sorted(found, key=lambda f: (f[1]["dir"], f[1]["restart"], not f[1]["rotated"], f[0]))
+
+    def _key(self, info: dict, first: bytes) -> str:
+        return f"{self.node}/{info['dir']}#{hashlib.sha256(first).hexdigest()[:16]}"
+
+    def _forget(self, path: str) -> None:
+        handle = self.open_gz.pop(path, (None, None))[0]
+        if handle:
+            handle.close()
+
+    def _read(self, path: str, info: dict, budget: int):
+        """(file key, resume point, bytes from there, mtime); key None while there is nothing to read."""
+        stat = os.stat(path)
+        if path.endswith(".gz"):
+            # The kubelet compresses rotated files but the newest. Reading them too means
+            # a collector that falls behind by up to containerLogMaxFiles files loses
+            # nothing; a compressed file keeps the identity and offsets it had. Its
+            # decompressor stays open between reads, so each byte is inflated once.
+            if self.finished.get(path) == (stat.st_mtime_ns, stat.st_size):
+                return None, 0, b"", 0
+            if path not in self.open_gz:
+                handle = gzip.open(path, "rb")
+                first = handle.readline(FIRST_LINE_MAX)
+                if not first.endswith(b"\n"):
+                    handle.close()
+                    return None, 0, b"", 0
+                self.open_gz[path] = (handle, self._key(info, first))
+            handle, key = self.open_gz[path]
+            start = self.resume.get(key, 0)
+            if handle.tell() != start:
+                handle.seek(start)
+            data = handle.read(min(READ_MAX, budget))
+            if data and not data.endswith(b"\n"):
+                data += handle.readline(FIRST_LINE_MAX)  # end on a line: the next read goes on from here
+            if not data:
+                self.finished[path] = (stat.st_mtime_ns, stat.st_size)
+                self._forget(path)
+            return key, start, data, stat.st_mtime
+        with open(path, "rb") as handle:
+            first = handle.readline(FIRST_LINE_MAX)
+            if not first.endswith(b"\n") and len(first) < FIRST_LINE_MAX:
+                return None, 0, b"", 0   # not even one whole line yet
+            key = self._key(info, first)
+            start = self.resume.get(key, 0)
+            stat = os.fstat(handle.fileno())
+            if stat.st_size <= start:
+                return key, start, b"", stat.st_mtime
+            handle.seek(start)
+            return key, start, handle.read(min(READ_MAX, budget, stat.st_size - start)), stat.st_mtime
 
     def read_file(self, path: str, info: dict, budget: int):
         """Records of one file from its resume point: (records, file key, new resume, bytes used)."""
         try:
-            with open(path, "rb") as handle:
-                first = handle.readline(FIRST_LINE_MAX)
-                if not first.endswith(b"\n") and len(first) < FIRST_LINE_MAX:
-                    return [], None, 0, 0   # not even one whole line yet
-                key = f"{self.node}/{info['dir']}#{hashlib.sha256(first).hexdigest()[:16]}"
-                start = self.resume.get(key, 0)
-                stat = os.fstat(handle.fileno())
-                if stat.st_size <= start:
-                    return [], key, start, 0
-                handle.seek(start)
-                data = handle.read(min(READ_MAX, budget, stat.st_size - start))
-        except OSError:
-            return [], None, 0, 0   # removed with its pod, or rotated away meanwhile
+            key, start, data, mtime = self._read(path, info, budget)
+        except (OSError, EOFError, zlib.error):
+            self._forget(path)
+            return [], None, 0, 0   # removed with its pod, rotated away, or half compressed
+        if key is None or not data:
+            return [], key, start, 0
         end = data.rfind(b"\n") + 1
         if end == 0 and len(data) < READ_MAX:
             return [], key, start, 0
@@ -174,7 +222,7 @@ class Collector:
         # the file (a full read that cannot move on) or the file stopped growing (the
         # container ended in the middle of a line): then it is sent as it is.
         stalled = len(data) >= READ_MAX and min([p[0] for p in pending.values()], default=offset) == start
-        if pending and (stalled or time.time() - stat.st_mtime > 60):
+        if pending and (stalled or time.time() - mtime > 60):
             for stream, parts in list(pending.items()):
                 emit(stream, parts, parts[3])
             pending.clear()
@@ -185,7 +233,12 @@ class Collector:
     def run_once(self) -> bool:
         """One pass over every file; True when there is more to read at once."""
         batch, resume, budget, more = [], {}, BATCH_MAX, False
-        for path, info in self.files():
+        files = self.files()
+        present = {path for path, _ in files}
+        self.finished = {p: v for p, v in self.finished.items() if p in present}
+        for path in set(self.open_gz) - present:
+            self._forget(path)
+        for path, info in files:
             if budget <= 0:
                 more = True
                 break
@@ -225,7 +278,13 @@ class Collector:
 # ---------------------------------------------------------------- aggregator
 
 class Store:
-    """JSON-lines segments on the volume; the oldest go when the total passes max_bytes."""
+    """Segment files of JSON lines on the volume, one line per accepted batch:
+    {"hw": {key: offset}, "resume": {file key: offset}, "records": [[FIELDS...], ...]}. A batch and the
+    positions it moves are one line, written and fsynced at once, so they cannot disagree
+    after a crash (a half-written last line is cut off at start). Each segment starts with
+    the positions of every file; the oldest segments go when the total passes max_bytes."""
+
+    FIELDS = ("time", "node", "namespace", "pod", "container", "restart", "stream", "message")
 
     def __init__(self, directory: str, max_bytes: int):
         self.dir = directory
@@ -243,72 +302,69 @@ class Store:
 
     def _load(self) -> None:
         segments = self._segments()
-        for path in segments:
-            with open(path, "rb") as handle:
-                for raw in handle:
-                    self._learn(raw)
-        if segments:
-            self.active = segments[-1]
-            # A crash in the middle of a write leaves half a line: cut it off.
-            with open(self.active, "rb+") as handle:
-                data_end = handle.seek(0, os.SEEK_END)
-                keep = data_end
-                while keep > 0:
-                    handle.seek(keep - 1)
-                    if handle.read(1) == b"\n":
-                        break
-                    keep -= 1
-                if keep != data_end:
-                    handle.truncate(keep)
-        else:
+        if not segments:
             self.active = os.path.join(self.dir, "logs-00000000.jsonl")
             open(self.active, "ab").close()
-        log(f"store {self.dir}: {len(segments)} segments, {len(self.hw)} files known")
-
-    def _learn(self, raw: bytes) -> None:
-        try:
-            doc = json.loads(raw)
-        except ValueError:
+            log(f"store {self.dir}: empty")
             return
-        if "_state" in doc:
-            for key, value in doc["_state"]["hw"].items():
-                self.hw[key] = max(self.hw.get(key, -1), value)
-            self.resume.update(doc["_state"]["resume"])
-        elif "_resume" in doc:
-            self.resume.update(doc["_resume"])
-        elif "key" in doc:
-            self.hw[doc["key"]] = max(self.hw.get(doc["key"], -1), doc["offset"])
+        self.active = segments[-1]
+        with open(self.active, "rb+") as handle:
+            # A crash in the middle of a write leaves half a line: cut it off.
+            size = handle.seek(0, os.SEEK_END)
+            keep = size
+            while keep > 0:
+                handle.seek(max(keep - 65536, 0))
+                chunk = handle.read(keep - max(keep - 65536, 0))
+                newline = chunk.rfind(b"\n")
+                if newline >= 0:
+                    keep = max(keep - 65536, 0) + newline + 1
+                    break
+                keep = max(keep - 65536, 0)
+            if keep != size:
+                handle.truncate(keep)
+            # The segment's first line holds every position; its batches move them on.
+            handle.seek(0)
+            for raw in handle:
+                try:
+                    doc = json.loads(raw)
+                except ValueError:
+                    continue
+                for key, offset in doc.get("hw", {}).items():
+                    self.hw[key] = max(self.hw.get(key, -1), offset)
+                self.resume.update(doc.get("resume", {}))
+        log(f"store {self.dir}: {len(segments)} segments, {len(self.resume)} files known")
+
+    def _line(self, doc: dict) -> bytes:
+        return json.dumps(doc, separators=(",", ":")).encode() + b"\n"
 
     def ingest(self, records: list, resume: dict) -> tuple[int, int]:
         with self.lock:
-            lines, duplicates = [], 0
+            accepted, moved = [], {}
             for record in records:
                 key, offset = record["key"], int(record["offset"])
                 if offset <= self.hw.get(key, -1):
-                    duplicates += 1
                     continue
-                self.hw[key] = offset
-                lines.append(json.dumps(record, separators=(",", ":")).encode() + b"\n")
-            if resume:
-                lines.append(json.dumps({"_resume": resume}, separators=(",", ":")).encode() + b"\n")
+                self.hw[key] = moved[key] = offset
+                accepted.append([record.get(k) for k in self.FIELDS])
+            if accepted or resume:
                 self.resume.update(resume)
-            if lines:
                 with open(self.active, "ab") as handle:
-                    handle.write(b"".join(lines))
+                    handle.write(self._line({"hw": moved, "resume": resume, "records": accepted}))
                     handle.flush()
                     os.fsync(handle.fileno())
                 if os.path.getsize(self.active) > self.segment_bytes:
                     self._roll()
-            return len(records) - duplicates, duplicates
+            return len(accepted), len(records) - len(accepted)
 
     def _roll(self) -> None:
         number = int(os.path.basename(self.active)[5:13]) + 1
-        self.active = os.path.join(self.dir, f"logs-{number:08d}.jsonl")
-        state = {"_state": {"hw": self.hw, "resume": self.resume}}
-        with open(self.active, "wb") as handle:
-            handle.write(json.dumps(state, separators=(",", ":")).encode() + b"\n")
+        path = os.path.join(self.dir, f"logs-{number:08d}.jsonl")
+        with open(path + ".tmp", "wb") as handle:
+            handle.write(self._line({"hw": self.hw, "resume": self.resume, "records": []}))
             handle.flush()
             os.fsync(handle.fileno())
+        os.rename(path + ".tmp", path)
+        self.active = path
         segments = self._segments()
         while len(segments) > 1 and sum(os.path.getsize(p) for p in segments) > self.max_bytes:
             os.remove(segments.pop(0))
@@ -319,9 +375,11 @@ class Store:
             return {"hw": {k: v for k, v in self.hw.items() if k.startswith(prefix)},
                     "resume": {k: v for k, v in self.resume.items() if k.startswith(prefix)}}
 
-    def query(self, filters: dict, contains: str, since: str, limit: int) -> list:
-        found: collections.deque = collections.deque(maxlen=limit)
-        needle = contains.encode() if contains else b""
+    def query(self, filters: dict, contains: str, since: str, limit: int | None):
+        """The last `limit` matching records, oldest first; with limit None, their number."""
+        found: collections.deque = collections.deque(maxlen=limit or 1)
+        matches = 0
+        needle = json.dumps(contains)[1:-1].encode() if contains else b""
         for path in self._segments():
             try:
                 handle = open(path, "rb")
@@ -332,18 +390,21 @@ class Store:
                     if needle and needle not in raw:
                         continue
                     try:
-                        doc = json.loads(raw)
-                    except ValueError:
+                        batch = json.loads(raw)["records"]
+                    except (ValueError, KeyError):
                         continue
-                    if "key" not in doc or any(str(doc.get(k)) != v for k, v in filters.items()):
-                        continue
-                    if contains and contains not in doc["message"]:
-                        continue
-                    if since and doc["time"] < since:
-                        continue
-                    found.append({k: doc[k] for k in ("time", "node", "namespace", "pod", "container",
-                                                      "restart", "stream", "message")})
-        return list(found)
+                    for row in batch:
+                        doc = dict(zip(self.FIELDS, row))
+                        if any(str(doc.get(k)) != v for k, v in filters.items()):
+                            continue
+                        if contains and contains not in doc["message"]:
+                            continue
+                        if since and doc["time"] < since:
+                            continue
+                        matches += 1
+                        if limit is not None:
+                            found.append(doc)
+        return matches if limit is None else list(found)
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -370,11 +431,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._send(200, self.store.positions(query.get("node", "")))
         elif url.path == "/logs":
             try:
-                limit = max(1, min(int(query.get("limit", "1000")), 100000))
+                limit = max(1, min(int(query.get("limit", "1000")), 50000))
             except ValueError:
                 self._send(400, {"error": "limit must be a number"})
                 return
             filters = {k: query[k] for k in ("namespace", "pod", "container", "node", "stream", "restart") if k in query}
+            if query.get("count_only", "") in ("1", "true"):
+                matches = self.store.query(filters, query.get("contains", ""), query.get("since", ""), None)
+                self._send(200, {"count": matches, "records": []})
+                return
             records = self.store.query(filters, query.get("contains", ""), query.get("since", ""), limit)
             self._send(200, {"count": len(records), "records": records})
         else:
