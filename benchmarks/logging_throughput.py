@@ -4,8 +4,8 @@
     KUBECONFIG=/var/cache/djangoops/cluster/admin.kubeconfig benchmarks/logging_throughput.py [LINES]
 
 Run from the repository with the tooling venv active, the registry up and the cluster
-from tests/cluster/up running. It uses the namespaces djangoops-logbench and
-djangoops-logbench-app and deletes both at the end. Prints:
+from tests/cluster/up running. It uses the namespaces djangoops-logtest-bench and
+djangoops-logtest-bench-app and deletes both at the end. Prints:
 - the role's first run (image built, as the local copy is removed first, and pushed, namespace made, pods ready) and a no-op re-run;
 - LINES (default 100000) lines of 100 bytes printed by one pod as fast as it can: the time
   from the pod's end until the aggregator holds every line, and lines per second from the
@@ -32,7 +32,7 @@ sys.path[:0] = [str(REPO / "tests" / "kubernetes"), str(REPO / "tests" / "integr
 from ansible_run import playbook  # noqa: E402
 from k8s import KUBECTL, eventually, kubectl, kubectl_json  # noqa: E402
 
-NS, APP_NS = "djangoops-logbench", "djangoops-logbench-app"
+NS, APP_NS = "djangoops-logtest-bench", "djangoops-logtest-bench-app"
 LINES = int(sys.argv[1]) if len(sys.argv) > 1 else 100000
 # Each line is "<marker> <number padded to 6> " followed by x up to 100 bytes with the newline.
 POD = {

@@ -206,6 +206,15 @@ def test_replacing_the_collector_and_the_aggregator_neither_loses_nor_repeats_li
     assert sorted(numbers) == list(range(1, lines + 1))
 
 
+def test_a_prebuilt_image_is_used_as_given(deployed):
+    image = kubectl_json("-n", NS, "get", "daemonset", COLLECTOR)["spec"]["template"]["spec"]["containers"][0]["image"]
+    result = run_role(logging_image=image, logging_image_registry="")
+    assert result.rc == 0, result.output[-3000:]
+    assert result.changed == 0, result.output[-3000:]
+    # nothing built or pushed: the image tasks are not even included
+    assert "Look for the collector image" not in result.output, result.output[-3000:]
+
+
 @pytest.mark.parametrize(("extra", "variable"), [
     ({"logging_namespace": "Logs_Here"}, "logging_namespace"),
     ({"logging_namespace": UNUSED_NS, "logging_image_registry": ""}, "logging_image_registry"),
