@@ -40,7 +40,6 @@ import signal
 import sys
 import threading
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 import zlib
