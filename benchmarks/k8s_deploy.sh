@@ -22,4 +22,4 @@ noop=$(echo "$t1 - $t0" | bc)
 printf 'cold deploy (fresh namespace, image built): %6.1f s, changed=%s, ready pods %s\n' \
   "$cold" "$(changed_total "$log")" "$ready"
 printf 'no-op re-run:                               %6.1f s, changed=%s\n' "$noop" "$(changed_total "$log2")"
-echo "(left running for benchmarks/k8s_selfheal.py --namespace $ns; remove it with kubectl delete namespace $ns)"
+echo "(left running: NAMESPACE=$ns benchmarks/k8s_upgrade.sh reuses it; remove it with kubectl delete namespace $ns)"

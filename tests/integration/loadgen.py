@@ -1,4 +1,4 @@
-"""A bounded, constant-rate HTTP load generator for 127.0.0.1 (tests and benchmarks).
+"""A bounded, constant-rate HTTP load generator for 127.0.0.1 and the project's own lab and cluster (tests and benchmarks).
 
 Open loop: requests are sent on a fixed schedule (``rate`` per second) whatever the
 answers, by a pool of worker threads, each on a fresh TCP connection (``Connection:
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import ipaddress
 import http.client
 import signal
 import sys
@@ -89,6 +90,21 @@ class Stats:
                 f"colours {self.colour_runs()[:12]}")
 
 
+# The project's own networks: the Docker lab (10.213.87.0/24) and the test cluster's node,
+# Service and pod ranges (10.213.96.0/22, tests/cluster/lib.sh).
+_OURS = [ipaddress.ip_network(n) for n in ("127.0.0.0/8", "10.213.87.0/24", "10.213.96.0/22")]
+
+
+def _ours(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address in net for net in _OURS)
+
+
 class Load:
     """Constant-rate GET requests to url + paths (cycled) until stopped or bounded."""
 
@@ -98,7 +114,7 @@ class Load:
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 80
-        assert self.host in ("127.0.0.1", "localhost"), "load goes to 127.0.0.1 only"
+        assert _ours(self.host), f"load goes to 127.0.0.1 or the project's own lab and cluster only, not {self.host}"
         self.paths = paths or ["/healthz"]
         self.rate = rate
         self.max_requests = max_requests

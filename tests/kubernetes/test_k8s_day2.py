@@ -1,8 +1,8 @@
 """Day-2 operations on Kubernetes (issue 6): upgrade orange to maroon, roll back, a
 release that fails its health check, a tag that does not exist, scaling, self-healing
 and teardown, each while a bounded load generator on this machine sends requests through
-the Service, asserting that none fails. The benchmarks (benchmarks/k8s_day2.py) run the
-same with 50,000 requests and more.
+the Service (tests/integration/loadgen.py, open loop), asserting that none fails.
+benchmarks/k8s_upgrade.sh runs the same with 50,000 requests at 250/s.
 """
 
 from __future__ import annotations
@@ -19,10 +19,9 @@ import requests
 from k8s import eventually, kubectl, kubectl_json
 from test_k8s_deploy import TLS, Browser, create_post  # noqa: F401  (Browser used by create_post)
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from ansible_run import REPO, playbook  # noqa: E402
-from load import Load  # noqa: E402
+from loadgen import Load  # noqa: E402
 
 NS = "djangoops-day2"
 APP = "djangoops-blog"
@@ -58,14 +57,17 @@ def url():
 
 def under_load(url: str, action, settle: float = 3.0):
     """Run action() while requests flow through the Service; return (action's result, load summary)."""
-    load = Load(url + "healthz", rate=RATE, threads=8).start()
+    load = Load(url.rstrip("/"), rate=RATE, paths=["/healthz"], max_requests=10**6, max_seconds=1800).start()
     time.sleep(settle)
     try:
         result = action()
         time.sleep(settle)
     finally:
-        summary = load.stop()
-    return result, summary
+        stats = load.stop()
+    runs = stats.colour_runs()
+    return result, {"ok": stats.total - stats.failed, "failed": stats.failed,
+                    "failures": [s.error or s.status for s in stats.failures[:5]],
+                    "first_colour": runs[0][0] if runs else None, "last_colour": runs[-1][0] if runs else None}
 
 
 def image() -> str:

@@ -14,8 +14,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from k8s import KUBECTL, eventually, kubectl, kubectl_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from ansible_run import REPO, playbook  # noqa: E402
+from loadgen import Load  # noqa: E402
 
 NS = "djangoops-e2e"
 APP = "djangoops-blog"
@@ -259,33 +258,18 @@ def broken_release(tmp: Path) -> Path:
 def test_a_failing_migration_stops_the_deploy_and_the_old_pods_keep_serving(deployed, tmp_path):
     before = {p["metadata"]["name"] for p in app_pods()}
     image_before = kubectl_json("-n", NS, "get", "deployment", APP)["spec"]["template"]["spec"]["containers"][0]["image"]
-    url = deployed["url"]
-    stop = threading.Event()
-    results = {"ok": 0, "failed": 0}
-
-    def load():
-        with requests.Session() as s:
-            while not stop.is_set():
-                try:
-                    r = s.get(url + "healthz", timeout=5)
-                    results["ok" if r.status_code == 200 else "failed"] += 1
-                except requests.RequestException:
-                    results["failed"] += 1
-                time.sleep(0.02)
-
-    worker = threading.Thread(target=load)
-    worker.start()
+    load = Load(deployed["url"].rstrip("/"), rate=40, paths=["/healthz"], max_requests=10**6,
+                max_seconds=1800).start()
     try:
         result = deploy(image_source_dir=str(broken_release(tmp_path)), image_version="1.1", image_colour="broken")
     finally:
-        stop.set()
-        worker.join()
+        stats = load.stop()
     assert result.rc != 0
     assert "migration Job" in result.output and "running release keeps serving" in result.output
     assert "this migration is broken on purpose" in result.output
     assert kubectl_json("-n", NS, "get", "deployment", APP)["spec"]["template"]["spec"]["containers"][0]["image"] == image_before
     assert {p["metadata"]["name"] for p in app_pods()} == before
-    assert results["failed"] == 0 and results["ok"] > 100, results
+    assert stats.failed == 0 and stats.total > 100, stats.failures[:5]
 
 
 def test_an_image_that_cannot_be_pulled_stops_before_the_pods_change(deployed):
