@@ -193,3 +193,34 @@ def test_teardown_keeps_the_data_unless_asked(url):
     gone = run("playbooks/teardown.yml", teardown_remove_data=True)
     assert gone.rc == 0, gone.output[-5000:]
     assert kubectl("get", "namespace", NS, "--ignore-not-found").strip() == ""
+
+
+def test_the_articles_way_two_colour_deployments_behind_one_service():
+    """app_colour_deployments: orange runs as <app>-orange; the upgrade starts <app>-maroon beside
+    it, both behind the Service, then removes orange. No request fails."""
+    ns = "djangoops-colours"
+    colours_vars = {"kubernetes_namespace": ns, "app_colour_deployments": True, "app_hpa_enabled": False,
+                    "app_replicas": 2}
+    kubectl("delete", "namespace", ns, "--ignore-not-found", "--wait=true", "--timeout=180s", timeout=200)
+    try:
+        first = run("deploy.yml", image_colour="orange", deploy_build_release=False, **colours_vars)
+        assert first.rc == 0, first.output[-5000:]
+        colour_url = re.search(r"The app answers at (http://\S+/)", first.output).group(1)
+
+        def deployments():
+            return sorted(d["metadata"]["name"] for d in kubectl_json("-n", ns, "get", "deployments", "-l",
+                                                                      "app.kubernetes.io/component=web")["items"])
+
+        assert deployments() == [f"{APP}-orange"]
+        result, load = under_load(colour_url, lambda: run("playbooks/upgrade.yml", image_colour="maroon",
+                                                          deploy_build_release=False, **colours_vars))
+        assert result.rc == 0, result.output[-5000:]
+        assert load["failed"] == 0, load
+        assert load["first_colour"] == "orange" and load["last_colour"] == "maroon", load
+        assert deployments() == [f"{APP}-maroon"]
+        again = run("playbooks/upgrade.yml", image_colour="maroon", deploy_build_release=False, **colours_vars)
+        assert again.rc == 0 and again.changed == 0, changed_tasks(again.output)
+        refused = run("playbooks/rollback.yml", **colours_vars)
+        assert refused.rc != 0 and "upgrading to the previous colour" in " ".join(refused.output.split())
+    finally:
+        kubectl("delete", "namespace", ns, "--wait=false", check=False)
