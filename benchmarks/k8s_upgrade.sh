@@ -51,9 +51,12 @@ measure() {
   python tests/integration/loadgen.py --url "$url" --rate "$rate" --requests "$requests" \
     --max-seconds $((requests / ${rate%.*} + 120)) --path /healthz --csv "$csv" >"$run_dir/$name.load" 2>&1 &
   local load_pid=$!
-  sleep 0.5
-  local t0 start end rc=0
-  t0=$(awk '/loadgen: started/ {print $3}' "$run_dir/$name.load")
+  local t0="" start end rc=0
+  for _ in $(seq 300); do  # until the load generator says when it started (slow on a busy machine)
+    t0=$(awk '/loadgen: started/ {print $3}' "$run_dir/$name.load")
+    [[ -n "$t0" ]] && break
+    sleep 0.1
+  done
   sleep "$warmup"
   start=$(now)
   "$@" >"$log" 2>&1 || rc=$?
