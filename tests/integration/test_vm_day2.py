@@ -241,7 +241,10 @@ def test_release_failing_its_health_check_is_rolled_back(lab, run, broken_releas
     before = {h: running(h)["current"] for h in APP_HOSTS}
     previous = {h: sh(h, f"readlink {BASE}/previous") for h in APP_HOSTS}
     with load() as traffic:
-        result = run("upgrade", image_version=version, image_colour=colour, rolling_upgrade_ready_timeout=10)
+        # built by the fixture: without upgrade_build_release=false the play would build
+        # 1.1-purple again from the default (sound) source
+        result = run("upgrade", image_version=version, image_colour=colour, upgrade_build_release=False,
+                     rolling_upgrade_ready_timeout=10)
         time.sleep(2)
     assert result.rc != 0, result.output[-4000:]
     assert "failed its" in result.output and "health check" in result.output, result.output[-4000:]
@@ -259,7 +262,7 @@ def test_release_whose_migrations_fail_stops_before_any_instance_changes(lab, ru
     before = {h: running(h) for h in APP_HOSTS}
     site = sh("lb", "md5sum /etc/nginx/sites-available/djangoops-blog.conf")
     with load() as traffic:
-        result = run("upgrade", image_version=version, image_colour=colour)
+        result = run("upgrade", image_version=version, image_colour=colour, upgrade_build_release=False)
         time.sleep(2)
     assert result.rc != 0, result.output[-4000:]
     assert "migrations of the new release" in result.output and "No instance changed" in result.output
