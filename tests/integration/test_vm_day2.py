@@ -8,11 +8,15 @@ or socket error fails it. Speed is measured in benchmarks/vm_upgrade.sh, not her
 
 The lab's inventory is the directory inventories/lab (hosts.yml plus the scaled app
 hosts script); its state (the number of app hosts) lives in a temporary folder
-(DJANGOOPS_LAB_STATE_DIR). The lab is removed at the end (DJANGOOPS_KEEP_LAB=1 keeps it).
+(DJANGOOPS_LAB_STATE_DIR). The image role's build context and release archives go to
+temporary folders too (image_build_dir, image_release_dir): the default ones are shared
+by every checkout on the machine, and a build elsewhere must not swap the code of the
+releases built here. The lab is removed at the end (DJANGOOPS_KEEP_LAB=1 keeps it).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -52,19 +56,26 @@ def env(state_dir) -> dict:
 
 
 @pytest.fixture(scope="module")
-def run(env):
+def own_dirs(tmp_path_factory) -> dict:
+    """The image role's build context and release archives, for this module alone."""
+    root = tmp_path_factory.mktemp("image")
+    return {"image_build_dir": str(root / "build"), "image_release_dir": str(root / "releases")}
+
+
+@pytest.fixture(scope="module")
+def run(env, own_dirs):
     """run("upgrade", image_colour="maroon") -> ansible-playbook playbooks/upgrade.yml on the lab."""
 
     def _run(name: str, **extra_vars) -> PlaybookResult:
-        return playbook("-i", str(LAB_DIR), f"playbooks/{name}.yml", extra_vars=extra_vars or None, env=env)
+        return playbook("-i", str(LAB_DIR), f"playbooks/{name}.yml", extra_vars={**own_dirs, **extra_vars}, env=env)
 
     return _run
 
 
 @pytest.fixture(scope="module")
-def lab(env):
+def lab(env, own_dirs):
     vm.lab_down()
-    first = playbook("-i", str(LAB_DIR), "deploy.yml", env=env)
+    first = playbook("-i", str(LAB_DIR), "deploy.yml", env=env, extra_vars=own_dirs)
     assert first.rc == 0, first.output[-6000:]
     yield
     if not vm.keep_lab():
@@ -104,7 +115,7 @@ def assert_no_failed(stats, minimum: int = 500) -> None:
 
 
 @pytest.fixture(scope="module")
-def broken_releases(tmp_path_factory, env) -> dict[str, str]:
+def broken_releases(tmp_path_factory, run) -> dict[str, str]:
     """Two releases built from copies of the blog: 1.1-purple fails /readyz, 1.2-red a migration."""
     made = {}
     for version, colour, breakage in (("1.1", "purple", "readyz"), ("1.2", "red", "migration")):
@@ -124,9 +135,7 @@ def broken_releases(tmp_path_factory, env) -> dict[str, str]:
                 "    dependencies = [('blog', '0001_initial')]\n"
                 "    operations = [migrations.RunPython(fail, migrations.RunPython.noop)]\n"
             )
-        built = playbook("-i", str(LAB_DIR), "playbooks/build.yml", env=env, extra_vars={
-            "image_version": version, "image_colour": colour, "image_source_dir": str(src), "image_push": False,
-        })
+        built = run("build", image_version=version, image_colour=colour, image_source_dir=str(src), image_push=False)
         assert built.rc == 0, built.output[-4000:]
         made[breakage] = f"{version}-{colour}"
     return made
@@ -200,11 +209,12 @@ def test_rollback_without_a_failed_request(lab, run):
         assert "maroon" in sh(host, f"readlink {BASE}/previous")
 
 
-def test_killed_upgrade_can_be_run_again(lab, env):
+def test_killed_upgrade_can_be_run_again(lab, env, run, own_dirs):
     """The play is killed once the first host serves maroon; a second run completes."""
     with load() as traffic:
         proc = subprocess.Popen(
-            ["ansible-playbook", "-i", str(LAB_DIR), "playbooks/upgrade.yml", "-e", "image_colour=maroon"],
+            ["ansible-playbook", "-i", str(LAB_DIR), "playbooks/upgrade.yml",
+             "-e", json.dumps({**own_dirs, "image_colour": "maroon"})],
             cwd=REPO, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
@@ -219,7 +229,7 @@ def test_killed_upgrade_can_be_run_again(lab, env):
             proc.wait()
         halfway = {h: sh(h, f"readlink {BASE}/current") for h in APP_HOSTS}
         assert any("orange" in r for r in halfway.values()), f"not killed half way: {halfway}"
-        result = playbook("-i", str(LAB_DIR), "playbooks/upgrade.yml", extra_vars={"image_colour": "maroon"}, env=env)
+        result = run("upgrade", image_colour="maroon")
         time.sleep(2)
     assert result.rc == 0, result.output[-6000:]
     assert_no_failed(traffic.stats)
@@ -231,7 +241,10 @@ def test_release_failing_its_health_check_is_rolled_back(lab, run, broken_releas
     before = {h: running(h)["current"] for h in APP_HOSTS}
     previous = {h: sh(h, f"readlink {BASE}/previous") for h in APP_HOSTS}
     with load() as traffic:
-        result = run("upgrade", image_version=version, image_colour=colour, rolling_upgrade_ready_timeout=10)
+        # built by the fixture: without upgrade_build_release=false the play would build
+        # 1.1-purple again from the default (sound) source
+        result = run("upgrade", image_version=version, image_colour=colour, upgrade_build_release=False,
+                     rolling_upgrade_ready_timeout=10)
         time.sleep(2)
     assert result.rc != 0, result.output[-4000:]
     assert "failed its" in result.output and "health check" in result.output, result.output[-4000:]
@@ -249,7 +262,7 @@ def test_release_whose_migrations_fail_stops_before_any_instance_changes(lab, ru
     before = {h: running(h) for h in APP_HOSTS}
     site = sh("lb", "md5sum /etc/nginx/sites-available/djangoops-blog.conf")
     with load() as traffic:
-        result = run("upgrade", image_version=version, image_colour=colour)
+        result = run("upgrade", image_version=version, image_colour=colour, upgrade_build_release=False)
         time.sleep(2)
     assert result.rc != 0, result.output[-4000:]
     assert "migrations of the new release" in result.output and "No instance changed" in result.output
