@@ -154,7 +154,6 @@ BAD = {
     "scale not a number": ("scale", {"scale_app_hosts": "three"}, "scale_app_hosts"),
     "teardown data not a bool": ("teardown", {"teardown_remove_data": "maybe"}, "teardown_remove_data"),
     "teardown lab without data": ("teardown", {"teardown_remove_lab": True}, "teardown_remove_data"),
-    "kubernetes not here yet": ("upgrade", {"target": "kubernetes"}, "target=kubernetes"),
 }
 
 
