@@ -5,9 +5,11 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 export ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
 export DJANGOOPS_BASE_IMAGE=${DJANGOOPS_BASE_IMAGE:-djangoops-test/python:3.11-bookworm}
-if [[ -z "${VIRTUAL_ENV:-}" && -x /var/cache/djangoops/venv-dev/bin/activate ]]; then
+if [[ -z "${VIRTUAL_ENV:-}" ]]; then
+  # the tooling venv tests/run uses (keyed by the pinned requirements; made if missing)
+  venv=$(tests/harness/venv | tail -n 1)
   # shellcheck disable=SC1091
-  . /var/cache/djangoops/venv-dev/bin/activate
+  . "$venv/bin/activate"
 fi
 out_dir=${DJANGOOPS_CACHE:-/var/cache/djangoops}/benchmarks
 mkdir -p "$out_dir"
