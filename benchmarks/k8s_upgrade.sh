@@ -16,12 +16,14 @@
 #
 #   benchmarks/k8s_upgrade.sh                           # 3 repeats, 50,000 requests each, 250/s
 #   REPEATS=1 REQUESTS=20000 SELFHEAL_REPEATS=0 benchmarks/k8s_upgrade.sh
+#   CONTROLLER_NICE=0 benchmarks/k8s_upgrade.sh         # Ansible at the app's priority
 #
 # Needs the cluster (eval "$(tests/cluster/up)"); deploys orange into NAMESPACE
 # (default djangoops-bench) first and builds and pushes maroon (not measured). Outputs
 # under /var/cache/djangoops/benchmarks/k8s_upgrade-<time>/.
 # shellcheck source=benchmarks/vm_lib.sh disable=SC2119
 . "$(dirname "$0")/vm_lib.sh"
+servers_weigh_as_machines djangoops-k8s
 : "${KUBECONFIG:?set KUBECONFIG (eval \"\$(tests/cluster/up)\")}"
 kubectl=${KUBECTL:-/var/cache/djangoops/k3s/kube-v1.34.4/bin/kubectl}
 ns=${NAMESPACE:-djangoops-bench}
@@ -41,30 +43,8 @@ ansible-playbook playbooks/build.yml -e image_colour=maroon -e image_push=true \
 node=$("$kubectl" get nodes -o jsonpath='{.items[0].status.addresses[?(@.type=="InternalIP")].address}')
 port=$("$kubectl" -n "$ns" get service djangoops-blog -o jsonpath='{.spec.ports[0].nodePort}')
 url="http://$node:$port"
+path_args=(--path /healthz)
 echo "== load on $url/healthz, $rate/s, $requests requests per run; outputs in $run_dir"
-
-# measure NAME ACTION...: load in the background, ACTION after WARMUP s, wait for the load.
-measure() {
-  local name=$1
-  shift
-  local csv="$run_dir/$name.csv" times="$run_dir/$name.times" log="$run_dir/$name.log"
-  python tests/integration/loadgen.py --url "$url" --rate "$rate" --requests "$requests" \
-    --max-seconds $((requests / ${rate%.*} + 120)) --path /healthz --csv "$csv" >"$run_dir/$name.load" 2>&1 &
-  local load_pid=$!
-  local t0="" start end rc=0
-  for _ in $(seq 300); do  # until the load generator says when it started (slow on a busy machine)
-    t0=$(awk '/loadgen: started/ {print $3}' "$run_dir/$name.load")
-    [[ -n "$t0" ]] && break
-    sleep 0.1
-  done
-  sleep "$warmup"
-  start=$(now)
-  "$@" >"$log" 2>&1 || rc=$?
-  end=$(now)
-  echo "$t0 $start $end $rc" >"$times"
-  wait "$load_pid" || true
-  python benchmarks/load_report.py "$csv" "$times" "$name"
-}
 
 selfheal() {
   local victim

@@ -12,6 +12,28 @@ if [[ -z "${VIRTUAL_ENV:-}" ]]; then
   . "$venv/bin/activate"
 fi
 out_dir=${DJANGOOPS_CACHE:-/var/cache/djangoops}/benchmarks
+
+# servers_weigh_as_machines CGROUP: for the *_upgrade.sh benchmarks. On this machine the
+# servers (the lab's containers under the cgroup "docker", the local cluster's pods under
+# "djangoops-k8s") share 2 cores with the Ansible controller and the load generator. In
+# cgroup v1 a child cgroup has the weight of one process (cpu.shares 1024), so the whole
+# lab or the whole cluster weighs as much as one of the load generator's threads or one
+# Ansible process, and loses the CPU to them just when it is busiest (a Gunicorn or a pod
+# starting): measured on 2026-11-27, an upgrade on Kubernetes went from a p99 of 235 ms
+# to 43 ms under the same load with the cluster's weight raised. Servers with machines of
+# their own do not compete with their clients, so for the measurement the servers'
+# cgroup gets SERVER_CPU_SHARES (default 8192); the old weight comes back on exit.
+# SERVER_CPU_SHARES=1024 measures with the default. (cgroup v1's cpu controller, as on
+# this machine; where it is missing nothing changes.)
+servers_weigh_as_machines() {
+  local file="/sys/fs/cgroup/cpu/$1/cpu.shares"
+  [[ -w "$file" ]] || { echo "== no cgroup v1 $file: the servers keep their CPU weight"; return 0; }
+  _servers_shares_file=$file
+  _servers_shares_before=$(cat "$file")
+  trap 'echo "$_servers_shares_before" >"$_servers_shares_file"' EXIT
+  echo "${SERVER_CPU_SHARES:-8192}" >"$file"
+  echo "== CPU weight of the cgroup $1: ${SERVER_CPU_SHARES:-8192} (was $_servers_shares_before) while this runs"
+}
 mkdir -p "$out_dir"
 
 # deploy [ARGS...]: ansible-playbook deploy.yml, log kept, fails loudly.
@@ -32,3 +54,43 @@ changed_total() {
 }
 
 now() { date +%s.%N; }
+
+# measure NAME ACTION...: for the *_upgrade.sh benchmarks. The load generator runs in the
+# background (RATE requests/s, REQUESTS requests, PATH_ARGS, against $url, open loop),
+# ACTION starts WARMUP s after it, then the load is waited for and reported
+# (benchmarks/load_report.py). Reads url, rate, requests, warmup, run_dir, path_args.
+#
+# ACTION (the Ansible controller) runs at the scheduling priority CONTROLLER_NICE
+# (default 10): on this machine the controller shares 2 cores with the load balancer,
+# the app servers and the load generator, where a real controller (a laptop, a CI runner,
+# AWX) has its own; at nice 0 its Python processes take CPU from the app in the middle of
+# the measurement. CONTROLLER_NICE=0 measures it at the same priority as everything else.
+# A shell function as ACTION (the self-healing runs) runs at the normal priority.
+# shellcheck disable=SC2154  # the caller sets url, rate, requests, warmup, run_dir, path_args
+measure() {
+  local name=$1
+  shift
+  local csv="$run_dir/$name.csv" times="$run_dir/$name.times" log="$run_dir/$name.log"
+  python tests/integration/loadgen.py --url "$url" --rate "$rate" --requests "$requests" \
+    --max-seconds $((requests / ${rate%.*} + 120)) "${path_args[@]}" --csv "$csv" >"$run_dir/$name.load" 2>&1 &
+  local load_pid=$!
+  local t0="" start end rc=0
+  for _ in $(seq 300); do  # until the load generator says when it started (slow on a busy machine)
+    t0=$(awk '/loadgen: started/ {print $3}' "$run_dir/$name.load")
+    [[ -n "$t0" ]] && break
+    sleep 0.1
+  done
+  [[ -n "$t0" ]] || { echo "measure: the load generator did not start, see $run_dir/$name.load" >&2; return 1; }
+  sleep "$warmup"
+  start=$(now)
+  if declare -F "$1" >/dev/null; then
+    "$@" >"$log" 2>&1 || rc=$?
+  else
+    # profile_tasks stamps each task with the wall clock, to line up with the load's CSV
+    ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks nice -n "${CONTROLLER_NICE:-10}" "$@" >"$log" 2>&1 || rc=$?
+  fi
+  end=$(now)
+  echo "$t0 $start $end $rc" >"$times"
+  wait "$load_pid" || true
+  python benchmarks/load_report.py "$csv" "$times" "$name" | tee -a "$run_dir/summary.txt"
+}

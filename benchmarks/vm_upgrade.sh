@@ -2,7 +2,7 @@
 # Zero-downtime figures for the VM day-2 operations on the lab, under constant traffic.
 #
 # For each repeat: a rolling upgrade orange -> maroon (playbooks/upgrade.yml), then a
-# rollback maroon -> orange (playbooks/rollback.yml); then, if SELFHEAL_REPEATS > 0, the
+# rollback maroon -> orange (playbooks/rollback.yml); then SELFHEAL_REPEATS times (default 3) the
 # self-healing case (Gunicorn killed with SIGKILL on app1, later on app2, then the app1
 # host stopped for 15 s and started again). During each operation a load generator
 # (tests/integration/loadgen.py) sends RATE requests/s, open loop, each on a new
@@ -22,14 +22,16 @@
 #
 #   benchmarks/vm_upgrade.sh                          # 3 repeats, 50,000 requests each, 250/s
 #   REPEATS=1 REQUESTS=20000 SELFHEAL_REPEATS=0 benchmarks/vm_upgrade.sh
+#   CONTROLLER_NICE=0 benchmarks/vm_upgrade.sh         # Ansible at the app's priority
 #
 # Needs the lab deployed (deploy.yml; this script deploys when the site does not answer)
 # and builds the maroon release first (not measured). Outputs under
 # /var/cache/djangoops/benchmarks/vm_upgrade-<time>/.
 # shellcheck source=benchmarks/vm_lib.sh disable=SC2119
 . "$(dirname "$0")/vm_lib.sh"
+servers_weigh_as_machines docker
 repeats=${REPEATS:-3}
-selfheal_repeats=${SELFHEAL_REPEATS:-1}
+selfheal_repeats=${SELFHEAL_REPEATS:-3}
 requests=${REQUESTS:-50000}
 rate=${RATE:-250}
 warmup=${WARMUP:-20}
@@ -49,55 +51,6 @@ if ! curl -fsS -o /dev/null "$url/healthz"; then
 fi
 echo "== build the maroon release (not measured)"
 ansible-playbook playbooks/build.yml -e image_colour=maroon -e image_push=false -e "$dirs" >"$run_dir/build.log" 2>&1
-
-# measure NAME ACTION...: load in the background, ACTION after WARMUP s, wait for the load.
-measure() {
-  local name=$1
-  shift
-  local csv="$run_dir/$name.csv" times="$run_dir/$name.times" log="$run_dir/$name.log"
-  python tests/integration/loadgen.py --url "$url" --rate "$rate" --requests "$requests" \
-    --max-seconds $((requests / ${rate%.*} + 120)) "${path_args[@]}" --csv "$csv" >"$run_dir/$name.load" 2>&1 &
-  local load_pid=$!
-  sleep 0.5
-  local t0
-  t0=$(awk '/loadgen: started/ {print $3}' "$run_dir/$name.load")
-  sleep "$warmup"
-  local start end rc=0
-  start=$(now)
-  "$@" >"$log" 2>&1 || rc=$?
-  end=$(now)
-  echo "$t0 $start $end $rc" >"$times"
-  wait "$load_pid" || true
-  python - "$csv" "$times" "$name" <<'PY'
-import csv, sys
-rows = list(csv.DictReader(open(sys.argv[1])))
-t0, start, end, rc = open(sys.argv[2]).read().split()
-a, b = float(start) - float(t0), float(end) - float(t0)
-failed = [r for r in rows if not 200 <= int(r["status"]) < 300]
-def p99(sel):
-    lat = sorted(float(r["latency"]) for r in sel)
-    return lat[min(len(lat) - 1, int(0.99 * len(lat)))] * 1000 if lat else float("nan")
-during = [r for r in rows if a <= float(r["at"]) < b]
-steady = [r for r in rows if not a <= float(r["at"]) < b]
-runs = []
-for r in rows:
-    c = r["colour"]
-    if runs and runs[-1][0] == c:
-        runs[-1][1] += 1
-    else:
-        runs.append([c, 1])
-after = {r["colour"] for r in rows if float(r["at"]) >= b}
-counts = {}
-for r in rows:
-    counts[r["colour"]] = counts.get(r["colour"], 0) + 1
-print(f"{sys.argv[3]:<14} rc={rc} requests={len(rows)} failed={len(failed)} "
-      f"duration={b - a:.1f}s p99_during={p99(during):.1f}ms p99_steady={p99(steady):.1f}ms "
-      f"ratio={p99(during) / p99(steady):.2f} first={runs[0][0] if runs else '-'} last={runs[-1][0] if runs else '-'} "
-      f"after={sorted(after)} colours={counts} switches={len(runs) - 1}")
-for r in failed[:5]:
-    print("   failed:", r)
-PY
-}
 
 selfheal() {
   sleep 5
