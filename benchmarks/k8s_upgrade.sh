@@ -16,7 +16,7 @@
 #
 #   benchmarks/k8s_upgrade.sh                           # 3 repeats, 50,000 requests each, 250/s
 #   REPEATS=1 REQUESTS=20000 SELFHEAL_REPEATS=0 benchmarks/k8s_upgrade.sh
-#   CONTROLLER_NICE=0 benchmarks/k8s_upgrade.sh         # Ansible at the app's priority
+#   SERVER_CPU_SHARES=1024 CONTROLLER_NICE=0 benchmarks/k8s_upgrade.sh   # every process at the default CPU weight
 #
 # Needs the cluster (eval "$(tests/cluster/up)"); deploys orange into NAMESPACE
 # (default djangoops-bench) first and builds and pushes maroon (not measured). Outputs

@@ -1,5 +1,5 @@
 # shellcheck shell=bash disable=SC2120
-# Shared by the vm_* benchmarks: run from the repo root with the tooling venv active.
+# Shared by the vm_* benchmarks and k8s_upgrade.sh; activates the tooling venv when none is active.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -20,7 +20,8 @@ out_dir=${DJANGOOPS_CACHE:-/var/cache/djangoops}/benchmarks
 # lab or the whole cluster weighs as much as one of the load generator's threads or one
 # Ansible process, and loses the CPU to them just when it is busiest (a Gunicorn or a pod
 # starting): measured on 2026-11-27, an upgrade on Kubernetes went from a p99 of 235 ms
-# to 43 ms under the same load with the cluster's weight raised. Servers with machines of
+# to 43 ms under the same load with the cluster's weight raised (and Ansible at nice
+# 10; docs/benchmarks.md). Servers with machines of
 # their own do not compete with their clients, so for the measurement the servers'
 # cgroup gets SERVER_CPU_SHARES (default 8192); the old weight comes back on exit.
 # SERVER_CPU_SHARES=1024 measures with the default. (cgroup v1's cpu controller, as on

@@ -22,7 +22,7 @@
 #
 #   benchmarks/vm_upgrade.sh                          # 3 repeats, 50,000 requests each, 250/s
 #   REPEATS=1 REQUESTS=20000 SELFHEAL_REPEATS=0 benchmarks/vm_upgrade.sh
-#   CONTROLLER_NICE=0 benchmarks/vm_upgrade.sh         # Ansible at the app's priority
+#   SERVER_CPU_SHARES=1024 CONTROLLER_NICE=0 benchmarks/vm_upgrade.sh   # every process at the default CPU weight
 #
 # Needs the lab deployed (deploy.yml; this script deploys when the site does not answer)
 # and builds the maroon release first (not measured). Outputs under
