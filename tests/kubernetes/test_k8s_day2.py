@@ -25,7 +25,9 @@ from loadgen import Load  # noqa: E402
 
 NS = "djangoops-day2"
 APP = "djangoops-blog"
-BASE = {"target": "kubernetes", "kubernetes_namespace": NS}
+# The autoscaler honours a lower minimum (scale.yml) once its scale-down window has
+# passed: 20 s here instead of Kubernetes' 300, so the tests need not wait five minutes.
+BASE = {"target": "kubernetes", "kubernetes_namespace": NS, "app_hpa_scale_down_stabilization": 20}
 RATE = 60  # requests/s: a few thousand requests per test
 
 
@@ -172,6 +174,27 @@ def test_a_deleted_pod_is_replaced_without_a_failed_request(url):
 
     _, load = under_load(url, delete_and_heal)
     assert load["failed"] == 0, load
+
+
+def test_a_deploy_leaves_the_autoscalers_count_alone(url):
+    """With the autoscaler on, the Deployment's replicas are the autoscaler's: a deploy while it
+    runs more pods than app_replicas removes none and reports no change."""
+    # Any CPU use is over 1% of the pods' request: the autoscaler goes to its maximum.
+    eager = {"image_colour": "orange", "deploy_build_release": False,
+             "app_hpa_cpu_utilization": 1, "app_hpa_max_replicas": 5}
+    first = run("deploy.yml", **eager)
+    assert first.rc == 0, first.output[-5000:]
+
+    def at_max():
+        d = kubectl_json("-n", NS, "get", "deployment", APP)
+        return d["spec"]["replicas"] == 5 and len(ready_pods()) == 5
+
+    under_load(url, lambda: eventually(at_max, timeout=240, interval=2))
+    before = set(ready_pods())
+    again = run("deploy.yml", **eager)
+    assert again.rc == 0 and again.changed == 0, changed_tasks(again.output)
+    assert kubectl_json("-n", NS, "get", "deployment", APP)["spec"]["replicas"] == 5
+    assert before <= set(ready_pods()), "a pod the autoscaler started was removed by the deploy"
 
 
 def test_teardown_keeps_the_data_unless_asked(url):
