@@ -7,15 +7,22 @@
 # During each operation tests/integration/loadgen.py sends RATE requests/s, open loop,
 # each on a new connection, from this machine through the Service's node port, REQUESTS
 # requests in all: WARMUP s of steady state, the operation, steady state again until the
-# count is reached. Endpoint /healthz (through kube-proxy and Gunicorn, with
-# X-Release-Colour), as on VMs.
+# count is reached. The requests cycle through PATHS: by default the list page / and one
+# post's detail page (the script makes the post "Benchmark detail page" when it is
+# missing), through kube-proxy, Gunicorn, Django's routing and host check, the templates
+# and PostgreSQL, with X-Release-Colour; each must answer 2xx with that header before
+# anything is measured. PATHS=/healthz measures as docs/benchmarks.md's figures were
+# measured.
 #
-# Reported per run: failed requests (any non-2xx or socket error), colours (first, last,
-# after the operation, switches), the operation's duration, p99 latency during the
-# operation against steady state.
+# Reported per run: failed requests by reason (any non-2xx, socket error or answer over
+# 5 s), colours (first, last, after the operation, switches), the operation's duration,
+# the rate really sent and whether the load covered the operation, p99 latency during
+# the operation against steady state. An operation that fails (a playbook's exit code, a
+# deleted pod not replaced) stops the script with its log.
 #
 #   benchmarks/k8s_upgrade.sh                           # 3 repeats, 50,000 requests each, 250/s
 #   REPEATS=1 REQUESTS=20000 SELFHEAL_REPEATS=0 benchmarks/k8s_upgrade.sh
+#   PATHS=/healthz benchmarks/k8s_upgrade.sh                 # as docs/benchmarks.md's figures
 #   SERVER_CPU_SHARES=1024 CONTROLLER_NICE=0 benchmarks/k8s_upgrade.sh   # every process at the default CPU weight
 #
 # Needs the cluster (eval "$(tests/cluster/up)"); deploys orange into NAMESPACE
@@ -38,27 +45,50 @@ k8s=(-e target=kubernetes -e kubernetes_namespace="$ns")
 
 echo "== deploy orange and build maroon (not measured)"
 deploy "${k8s[@]}" -e image_colour=orange >/dev/null
-ansible-playbook playbooks/build.yml -e image_colour=maroon -e image_push=true \
-  -e image_registry=127.0.0.1:5000/djangoops >"$run_dir/build.log" 2>&1
+playbook "$run_dir/build.log" playbooks/build.yml -e image_colour=maroon -e image_push=true \
+  -e image_registry=127.0.0.1:5000/djangoops
 node=$("$kubectl" get nodes -o jsonpath='{.items[0].status.addresses[?(@.type=="InternalIP")].address}')
 port=$("$kubectl" -n "$ns" get service djangoops-blog -o jsonpath='{.spec.ports[0].nodePort}')
 url="http://$node:$port"
-path_args=(--path /healthz)
-echo "== load on $url/healthz, $rate/s, $requests requests per run; outputs in $run_dir"
+if [[ -n "${PATHS:-}" ]]; then
+  read -r -a paths <<<"$PATHS"
+else
+  echo "== a published post for the detail page"
+  detail=$(detail_path_in "$("$kubectl" -n "$ns" exec deploy/djangoops-blog -- \
+    python manage.py shell -c "$detail_post_code" 2>&1)")
+  [[ -n "$detail" ]] || { echo "no post for the detail page (manage.py shell in a pod failed)" >&2; exit 1; }
+  paths=(/ "$detail")
+fi
+# the lab inventory's app_allowed_hosts is ["*"] with target=kubernetes: the node's
+# address as Host (curl's and the load generator's default) is served
+check_pages "$url" "${paths[@]}"
+path_args=()
+for p in "${paths[@]}"; do path_args+=(--path "$p"); done
+echo "== load on $url: ${paths[*]}, $rate/s, $requests requests per run; outputs in $run_dir"
 
+# One app pod deleted; then until as many pods as the Deployment wants are ready again,
+# the deleted one gone. Fails when the pod was not deleted or the Deployment did not heal.
 selfheal() {
-  local victim
-  victim=$("$kubectl" -n "$ns" get pods -l app.kubernetes.io/component=web -o jsonpath='{.items[0].metadata.name}')
-  "$kubectl" -n "$ns" delete pod "$victim" --wait=false
-  # until as many pods as before are ready again, the deleted one not among them
+  local victim state r s t healed=""
+  victim=$("$kubectl" -n "$ns" get pods -l app.kubernetes.io/component=web \
+    --field-selector=status.phase=Running -o jsonpath='{.items[0].metadata.name}') || return 1
+  [[ -n "$victim" ]] || { echo "selfheal: no running app pod to delete"; return 1; }
+  "$kubectl" -n "$ns" delete pod "$victim" --wait=false || return 1
+  echo "selfheal: $(date +%T.%N) deleted $victim"
   for _ in $(seq 240); do
-    ready=$("$kubectl" -n "$ns" get deploy djangoops-blog -o jsonpath='{.status.readyReplicas}/{.spec.replicas}/{.status.replicas}')
-    IFS=/ read -r r s t <<<"$ready"
-    if [[ "$r" == "$s" && "$t" == "$s" ]] && ! "$kubectl" -n "$ns" get pod "$victim" >/dev/null 2>&1; then
+    state=$("$kubectl" -n "$ns" get deploy djangoops-blog -o jsonpath='{.status.readyReplicas}/{.spec.replicas}/{.status.replicas}') || state=""
+    IFS=/ read -r r s t <<<"$state"
+    if [[ -n "$s" && "$r" == "$s" && "$t" == "$s" ]] && ! "$kubectl" -n "$ns" get pod "$victim" >/dev/null 2>&1; then
+      healed=yes
       break
     fi
     sleep 0.5
   done
+  if [[ -z "$healed" ]]; then
+    echo "selfheal: not healed within 120 s of deleting $victim (ready/wanted/current: $state)"
+    return 1
+  fi
+  echo "selfheal: $(date +%T.%N) $s pods ready, $victim gone"
 }
 
 for r in $(seq "$repeats"); do

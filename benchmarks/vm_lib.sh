@@ -56,6 +56,59 @@ changed_total() {
 
 now() { date +%s.%N; }
 
+# sleep_until START OFFSET: sleep until START + OFFSET seconds (epoch, as from now).
+sleep_until() {
+  local left
+  left=$(echo "$1 + $2 - $(now)" | bc)
+  [[ "$left" == -* ]] || sleep "$left"
+}
+
+# playbook LOG ARGS...: ansible-playbook ARGS with its output in LOG; fails loudly.
+playbook() {
+  local log=$1
+  shift
+  if ! ansible-playbook "$@" >"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    echo "ansible-playbook $* failed, log: $log" >&2
+    return 1
+  fi
+}
+
+# The Django shell code (for the app's manage.py) that makes sure a published post
+# exists for the *_upgrade.sh benchmarks' detail page and prints detail_path=/post/<pk>/.
+# shellcheck disable=SC2034  # used by vm_upgrade.sh and k8s_upgrade.sh
+detail_post_code="
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from blog.models import Post
+post = Post.objects.filter(title='Benchmark detail page', published_date__isnull=False).first()
+if post is None:
+    post = Post.objects.create(author=get_user_model().objects.order_by('pk').first(),
+                               title='Benchmark detail page', text='Lorem ipsum ' * 50,
+                               published_date=timezone.now())
+print('detail_path=' + post.get_absolute_url())
+"
+
+# detail_path_in OUTPUT: the path detail_post_code printed (empty if none).
+detail_path_in() { grep -o 'detail_path=/[^[:space:]]*' <<<"$1" | tail -n 1 | cut -d= -f2 || true; }
+
+# check_pages URL PATH...: each URL+PATH answers 2xx with X-Release-Colour, else fails
+# loudly (a benchmark on pages that do not answer measures nothing).
+check_pages() {
+  local base=$1 p headers
+  shift
+  for p in "$@"; do
+    if ! headers=$(curl -fsS -o /dev/null -D - --max-time 10 "$base$p"); then
+      echo "== $base$p does not answer 2xx: not measuring" >&2
+      return 1
+    fi
+    if ! grep -qi '^x-release-colour:' <<<"$headers"; then
+      echo "== $base$p answers without X-Release-Colour: not measuring" >&2
+      return 1
+    fi
+  done
+}
+
 # measure NAME ACTION...: for the *_upgrade.sh benchmarks. The load generator runs in the
 # background (RATE requests/s, REQUESTS requests, PATH_ARGS, against $url, open loop),
 # ACTION starts WARMUP s after it, then the load is waited for and reported
@@ -66,7 +119,11 @@ now() { date +%s.%N; }
 # the app servers and the load generator, where a real controller (a laptop, a CI runner,
 # AWX) has its own; at nice 0 its Python processes take CPU from the app in the middle of
 # the measurement. CONTROLLER_NICE=0 measures it at the same priority as everything else.
-# A shell function as ACTION (the self-healing runs) runs at the normal priority.
+# A shell function as ACTION (the self-healing runs) runs at the normal priority; it
+# must return non-zero itself when a step fails (set -e does not apply inside it here).
+#
+# ACTION's exit code is checked after the report: a failed operation stops the benchmark
+# with its log's tail (its figures would not measure the operation).
 # shellcheck disable=SC2154  # the caller sets url, rate, requests, warmup, run_dir, path_args
 measure() {
   local name=$1
@@ -94,4 +151,10 @@ measure() {
   echo "$t0 $start $end $rc" >"$times"
   wait "$load_pid" || true
   python benchmarks/load_report.py "$csv" "$times" "$name" | tee -a "$run_dir/summary.txt"
+  if [[ "$rc" != 0 ]]; then
+    tail -n 30 "$log" >&2
+    echo "measure: $name FAILED: '$*' exited with $rc (log: $log); stopping, its figures measure no completed operation" \
+      | tee -a "$run_dir/summary.txt" >&2
+    return 1
+  fi
 }

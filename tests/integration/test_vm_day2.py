@@ -3,8 +3,11 @@
 The module makes a fresh lab with the orange release, then runs the day-2 playbooks
 against it in order, each while a bounded constant-rate load generator
 (tests/integration/loadgen.py) sends requests from 127.0.0.1 through NGINX
-(http://127.0.0.1:8080/). Every such test asserts 0 failed requests: any non-2xx answer
-or socket error fails it. Speed is measured in benchmarks/vm_upgrade.sh, not here.
+(http://127.0.0.1:8080/). Every such test asserts 0 failed requests (any non-2xx answer,
+socket error or answer slower than 5 s fails it), that the load covered the whole
+operation (a request sent before it started and one after it ended) and that at least
+half of rate x its duration was sent during it (Load.assert_clean). Speed is measured in
+benchmarks/vm_upgrade.sh, not here.
 
 The lab's inventory is the directory inventories/lab (hosts.yml plus the scaled app
 hosts script); its state (the number of app hosts) lives in a temporary folder
@@ -108,10 +111,14 @@ def load() -> Load:
     return Load(vm.LAB_URL, rate=RATE, paths=PATHS, max_requests=60000, max_seconds=900)
 
 
-def assert_no_failed(stats, minimum: int = 500) -> None:
+def assert_no_failed(traffic: Load, minimum: int = 500) -> None:
+    """0 failed, at least `minimum` requests, and the load covered the operation recorded
+    by traffic.operation() at the rate asked (with slack): Load.assert_clean."""
+    stats = traffic.stats
     print(stats.summary())
     assert stats.total >= minimum, stats.summary()
     assert stats.failed == 0, [(s.at, s.status, s.error) for s in stats.failures[:10]]
+    traffic.assert_clean()
 
 
 @pytest.fixture(scope="module")
@@ -172,10 +179,11 @@ def test_bad_input_stops_before_any_change(lab, run, name, extra_vars, needle):
 def test_upgrade_orange_to_maroon_without_a_failed_request(lab, run):
     assert colours_now() == {"orange"}
     with load() as traffic:
-        result = run("upgrade", image_colour="maroon")
+        with traffic.operation():
+            result = run("upgrade", image_colour="maroon")
         time.sleep(2)
     assert result.rc == 0, result.output[-6000:]
-    assert_no_failed(traffic.stats)
+    assert_no_failed(traffic)
     runs = traffic.stats.colour_runs()
     assert runs[0][0] == "orange" and runs[-1][0] == "maroon", runs
     assert {c for c, _ in runs} == {"orange", "maroon"}
@@ -198,10 +206,11 @@ def test_second_upgrade_changes_nothing(lab, run):
 
 def test_rollback_without_a_failed_request(lab, run):
     with load() as traffic:
-        result = run("rollback")
+        with traffic.operation():
+            result = run("rollback")
         time.sleep(2)
     assert result.rc == 0, result.output[-6000:]
-    assert_no_failed(traffic.stats)
+    assert_no_failed(traffic)
     assert traffic.stats.colour_runs()[-1][0] == "orange"
     assert colours_now(40) == {"orange"}
     for host in APP_HOSTS:
@@ -211,27 +220,28 @@ def test_rollback_without_a_failed_request(lab, run):
 def test_killed_upgrade_can_be_run_again(lab, env, run, own_dirs):
     """The play is killed once the first host serves maroon; a second run completes."""
     with load() as traffic:
-        proc = subprocess.Popen(
-            ["ansible-playbook", "-i", str(LAB_DIR), "playbooks/upgrade.yml",
-             "-e", json.dumps({**own_dirs, "image_colour": "maroon"})],
-            cwd=REPO, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 300
-        try:
-            while time.monotonic() < deadline and proc.poll() is None:
-                if requests.get(f"{vm.LAB_URL}/healthz", timeout=10).headers["X-Release-Colour"] == "maroon":
-                    break
-                time.sleep(0.2)
-        finally:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        halfway = {h: sh(h, f"readlink {BASE}/current") for h in APP_HOSTS}
-        assert any("orange" in r for r in halfway.values()), f"not killed half way: {halfway}"
-        result = run("upgrade", image_colour="maroon")
+        with traffic.operation():
+            proc = subprocess.Popen(
+                ["ansible-playbook", "-i", str(LAB_DIR), "playbooks/upgrade.yml",
+                 "-e", json.dumps({**own_dirs, "image_colour": "maroon"})],
+                cwd=REPO, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            deadline = time.monotonic() + 300
+            try:
+                while time.monotonic() < deadline and proc.poll() is None:
+                    if requests.get(f"{vm.LAB_URL}/healthz", timeout=10).headers["X-Release-Colour"] == "maroon":
+                        break
+                    time.sleep(0.2)
+            finally:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            halfway = {h: sh(h, f"readlink {BASE}/current") for h in APP_HOSTS}
+            assert any("orange" in r for r in halfway.values()), f"not killed half way: {halfway}"
+            result = run("upgrade", image_colour="maroon")
         time.sleep(2)
     assert result.rc == 0, result.output[-6000:]
-    assert_no_failed(traffic.stats)
+    assert_no_failed(traffic)
     assert colours_now(40) == {"maroon"}
 
 
@@ -242,13 +252,14 @@ def test_release_failing_its_health_check_is_rolled_back(lab, run, broken_releas
     with load() as traffic:
         # built by the fixture: without upgrade_build_release=false the play would build
         # 1.1-purple again from the default (sound) source
-        result = run("upgrade", image_version=version, image_colour=colour, upgrade_build_release=False,
-                     rolling_upgrade_ready_timeout=10)
+        with traffic.operation():
+            result = run("upgrade", image_version=version, image_colour=colour, upgrade_build_release=False,
+                         rolling_upgrade_ready_timeout=10)
         time.sleep(2)
     assert result.rc != 0, result.output[-4000:]
     assert "failed its" in result.output and "health check" in result.output, result.output[-4000:]
     assert "was restored automatically" in result.output, result.output[-4000:]
-    assert_no_failed(traffic.stats)
+    assert_no_failed(traffic)
     assert colour not in {c for c, _ in traffic.stats.colour_runs()}
     assert {h: running(h)["current"] for h in APP_HOSTS} == before
     assert {h: sh(h, f"readlink {BASE}/previous") for h in APP_HOSTS} == previous
@@ -261,11 +272,12 @@ def test_release_whose_migrations_fail_stops_before_any_instance_changes(lab, ru
     before = {h: running(h) for h in APP_HOSTS}
     site = sh("lb", "md5sum /etc/nginx/sites-available/djangoops-blog.conf")
     with load() as traffic:
-        result = run("upgrade", image_version=version, image_colour=colour, upgrade_build_release=False)
+        with traffic.operation():
+            result = run("upgrade", image_version=version, image_colour=colour, upgrade_build_release=False)
         time.sleep(2)
     assert result.rc != 0, result.output[-4000:]
     assert "migrations of the new release" in result.output and "No instance changed" in result.output
-    assert_no_failed(traffic.stats, minimum=300)
+    assert_no_failed(traffic, minimum=300)
     assert {h: running(h) for h in APP_HOSTS} == before
     assert sh("lb", "md5sum /etc/nginx/sites-available/djangoops-blog.conf") == site
     assert colours_now(40) == {"maroon"}
@@ -289,22 +301,24 @@ def test_killed_gunicorn_is_restarted_by_systemd(lab):
     pid = running("app1")["pid"]
     with load() as traffic:
         time.sleep(3)
-        sh("app1", "systemctl kill --signal=KILL djangoops-blog")
-        _wait(lambda: running("app1")["pid"] not in ("0", pid), 30, "systemd restarts Gunicorn")
-        _wait(lambda: "app1" in served_by_now(10), 60, "app1 serves again")
+        with traffic.operation():
+            sh("app1", "systemctl kill --signal=KILL djangoops-blog")
+            _wait(lambda: running("app1")["pid"] not in ("0", pid), 30, "systemd restarts Gunicorn")
+            _wait(lambda: "app1" in served_by_now(10), 60, "app1 serves again")
         time.sleep(3)
-    assert_no_failed(traffic.stats)
+    assert_no_failed(traffic)
 
 
 def test_stopped_app_host_leaves_no_failed_request(lab):
     with load() as traffic:
         time.sleep(3)
-        subprocess.run(["docker", "stop", "-t", "1", "djangoops-lab-app1"], check=True, capture_output=True)
-        time.sleep(10)
-        subprocess.run(["docker", "start", "djangoops-lab-app1"], check=True, capture_output=True)
-        _wait(lambda: "app1" in served_by_now(10), 120, "app1 serves again after its start")
+        with traffic.operation():
+            subprocess.run(["docker", "stop", "-t", "1", "djangoops-lab-app1"], check=True, capture_output=True)
+            time.sleep(10)
+            subprocess.run(["docker", "start", "djangoops-lab-app1"], check=True, capture_output=True)
+            _wait(lambda: "app1" in served_by_now(10), 120, "app1 serves again after its start")
         time.sleep(3)
-    assert_no_failed(traffic.stats)
+    assert_no_failed(traffic)
     assert colours_now(20) == {"maroon"}
 
 
@@ -312,15 +326,16 @@ def test_stopped_app_host_leaves_no_failed_request(lab):
 
 def test_scale_two_three_two(lab, run):
     with load() as traffic:
-        up = run("scale", scale_app_hosts=3)
-        assert up.rc == 0, up.output[-6000:]
-        assert served_by_now(40) == {"app1", "app2", "app3"}
-        assert colours_now(20) == {"maroon"}, "the new host runs the release the others run"
-        assert "10.213.87.23/32" in sh("db", "cat /etc/postgresql/15/main/pg_hba.conf")
-        down = run("scale", scale_app_hosts=2)
+        with traffic.operation():
+            up = run("scale", scale_app_hosts=3)
+            assert up.rc == 0, up.output[-6000:]
+            assert served_by_now(40) == {"app1", "app2", "app3"}
+            assert colours_now(20) == {"maroon"}, "the new host runs the release the others run"
+            assert "10.213.87.23/32" in sh("db", "cat /etc/postgresql/15/main/pg_hba.conf")
+            down = run("scale", scale_app_hosts=2)
         time.sleep(2)
     assert down.rc == 0, down.output[-6000:]
-    assert_no_failed(traffic.stats)
+    assert_no_failed(traffic)
     assert served_by_now(40) == set(APP_HOSTS)
     assert "djangoops-lab-app3" not in {name.lstrip("/") for name in vm.container_state()}
     assert "10.213.87.23/32" not in sh("db", "cat /etc/postgresql/15/main/pg_hba.conf")

@@ -1,7 +1,10 @@
 """Day-2 operations on Kubernetes (issue 6): upgrade orange to maroon, roll back, a
 release that fails its health check, a tag that does not exist, scaling, self-healing
-and teardown, each while a bounded load generator on this machine sends requests through
-the Service (tests/integration/loadgen.py, open loop), asserting that none fails.
+and teardown, each while a bounded load generator on this machine sends requests for real
+pages (the list page and a post's detail page: routing, the host check, templates and
+PostgreSQL) through the Service (tests/integration/loadgen.py, open loop), asserting that
+none fails, that the load covered the whole operation and that at least half of rate x
+its duration was sent during it (Load.assert_clean).
 benchmarks/k8s_upgrade.sh runs the same with 50,000 requests at 250/s.
 """
 
@@ -17,7 +20,7 @@ import pytest
 import requests
 
 from k8s import eventually, kubectl, kubectl_json
-from test_k8s_deploy import TLS, Browser, create_post  # noqa: F401  (Browser used by create_post)
+from test_k8s_deploy import LOAD_RATE, TLS, Browser, create_post, post_path  # noqa: F401  (Browser used by create_post)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from ansible_run import REPO, playbook  # noqa: E402
@@ -28,7 +31,7 @@ APP = "djangoops-blog"
 # The autoscaler honours a lower minimum (scale.yml) once its scale-down window has
 # passed: 20 s here instead of Kubernetes' 300, so the tests need not wait five minutes.
 BASE = {"target": "kubernetes", "kubernetes_namespace": NS, "app_hpa_scale_down_stabilization": 20}
-RATE = 60  # requests/s: a few thousand requests per test
+RATE = LOAD_RATE  # requests/s of real pages (why not more: test_k8s_deploy.LOAD_RATE); a thousand or more per test
 
 
 def changed_tasks(output: str) -> list[str]:
@@ -57,19 +60,33 @@ def url():
     kubectl("delete", "namespace", NS, "--wait=false", check=False)
 
 
-def under_load(url: str, action, settle: float = 3.0):
-    """Run action() while requests flow through the Service; return (action's result, load summary)."""
-    load = Load(url.rstrip("/"), rate=RATE, paths=["/healthz"], max_requests=10**6, max_seconds=1800).start()
+def real_pages(url: str) -> list[str]:
+    """The list page and a new post's detail page (sent with the Service URL's Host: the
+    lab inventory's app_allowed_hosts is ["*"] on Kubernetes; see post_path)."""
+    return ["/", post_path(url, f"under load {uuid.uuid4().hex[:8]}")]
+
+
+@pytest.fixture(scope="module")
+def pages(url) -> list[str]:
+    return real_pages(url)
+
+
+def under_load(url: str, pages: list[str], action, settle: float = 3.0):
+    """Run action() while requests for pages flow through the Service; return (action's
+    result, load summary). The summary's "stats" has assert_clean() for the operation."""
+    load = Load(url.rstrip("/"), rate=RATE, paths=pages, max_requests=10**6, max_seconds=1800).start()
     time.sleep(settle)
     try:
-        result = action()
+        with load.operation():
+            result = action()
         time.sleep(settle)
     finally:
         stats = load.stop()
     runs = stats.colour_runs()
-    return result, {"ok": stats.total - stats.failed, "failed": stats.failed,
+    return result, {"ok": stats.ok, "failed": stats.failed, "reasons": stats.reasons(),
                     "failures": [s.error or s.status for s in stats.failures[:5]],
-                    "first_colour": runs[0][0] if runs else None, "last_colour": runs[-1][0] if runs else None}
+                    "first_colour": runs[0][0] if runs else None, "last_colour": runs[-1][0] if runs else None,
+                    "stats": stats}
 
 
 def image() -> str:
@@ -87,11 +104,12 @@ def ready_pods() -> list[str]:
             and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))]
 
 
-def test_upgrade_orange_to_maroon_without_a_failed_request(url):
+def test_upgrade_orange_to_maroon_without_a_failed_request(url, pages):
     assert colours(url) == {"orange"}
-    result, load = under_load(url, lambda: run("playbooks/upgrade.yml", image_colour="maroon"))
+    result, load = under_load(url, pages, lambda: run("playbooks/upgrade.yml", image_colour="maroon"))
     assert result.rc == 0, result.output[-5000:]
     assert load["failed"] == 0 and load["ok"] > 500, load
+    load["stats"].assert_clean()
     assert load["first_colour"] == "orange" and load["last_colour"] == "maroon", load
     assert colours(url) == {"maroon"}
     assert image().endswith(":1.0-maroon")
@@ -99,11 +117,12 @@ def test_upgrade_orange_to_maroon_without_a_failed_request(url):
     assert again.rc == 0 and again.changed == 0, changed_tasks(again.output)
 
 
-def test_rollback_without_a_failed_request_and_only_once(url):
+def test_rollback_without_a_failed_request_and_only_once(url, pages):
     assert image().endswith(":1.0-maroon")
-    result, load = under_load(url, lambda: run("playbooks/rollback.yml"))
+    result, load = under_load(url, pages, lambda: run("playbooks/rollback.yml"))
     assert result.rc == 0, result.output[-5000:]
     assert load["failed"] == 0, load
+    load["stats"].assert_clean()
     assert colours(url) == {"orange"}
     again = run("playbooks/rollback.yml")  # does not roll forward again
     assert again.rc == 0 and again.changed == 0, changed_tasks(again.output)
@@ -121,46 +140,49 @@ def unhealthy_release(tmp: Path) -> Path:
     return src
 
 
-def test_a_release_that_fails_its_health_check_is_rolled_back(url, tmp_path):
+def test_a_release_that_fails_its_health_check_is_rolled_back(url, pages, tmp_path):
     before = image()
-    result, load = under_load(url, lambda: run("playbooks/upgrade.yml", image_source_dir=str(unhealthy_release(tmp_path)),
+    result, load = under_load(url, pages, lambda: run("playbooks/upgrade.yml", image_source_dir=str(unhealthy_release(tmp_path)),
                                                image_version="1.2", image_colour="sick",
                                                rolling_upgrade_k8s_timeout=60))
     assert result.rc != 0
     flat = " ".join(result.output.split())
     assert "were not ready within 60 s" in flat and f"rolled back to {before}" in flat, flat[-3000:]
     assert load["failed"] == 0, load
+    load["stats"].assert_clean()
     assert image() == before
     eventually(lambda: len(ready_pods()) == 3, timeout=120)
     assert colours(url) == {"orange"}
 
 
-def test_an_image_tag_that_does_not_exist_changes_no_pod(url):
+def test_an_image_tag_that_does_not_exist_changes_no_pod(url, pages):
     before, pods = image(), set(ready_pods())
-    result, load = under_load(url, lambda: run("playbooks/upgrade.yml", deploy_build_release=False,
+    result, load = under_load(url, pages, lambda: run("playbooks/upgrade.yml", deploy_build_release=False,
                                                image_colour="nosuchcolour"))
     assert result.rc != 0
     assert "could not start" in " ".join(result.output.split())
     assert load["failed"] == 0, load
+    load["stats"].assert_clean()
     assert image() == before and set(ready_pods()) == pods
 
 
-def test_scale_up_and_down(url):
+def test_scale_up_and_down(url, pages):
     result = run("playbooks/scale.yml", scale_replicas=5)
     assert result.rc == 0, result.output[-5000:]
     eventually(lambda: len(ready_pods()) == 5, timeout=180)
     assert kubectl_json("-n", NS, "get", "hpa", APP)["spec"]["minReplicas"] == 5
     again = run("playbooks/scale.yml", scale_replicas=5)
     assert again.rc == 0 and again.changed == 0, changed_tasks(again.output)
-    result, load = under_load(url, lambda: run("playbooks/scale.yml", scale_replicas=3))
+    result, load = under_load(url, pages, lambda: run("playbooks/scale.yml", scale_replicas=3))
     assert result.rc == 0, result.output[-5000:]
     assert load["failed"] == 0, load
+    load["stats"].assert_clean()
     eventually(lambda: len(ready_pods()) == 3, timeout=180)
     bad = run("playbooks/scale.yml", scale_replicas=0)
     assert bad.rc != 0 and "scale_replicas" in bad.output and bad.changed == 0
 
 
-def test_a_deleted_pod_is_replaced_without_a_failed_request(url):
+def test_a_deleted_pod_is_replaced_without_a_failed_request(url, pages):
     before = ready_pods()
     victim = before[0]
 
@@ -172,11 +194,12 @@ def test_a_deleted_pod_is_replaced_without_a_failed_request(url):
         kubectl("-n", NS, "delete", "pod", victim, "--wait=false")
         return eventually(healed, timeout=120, interval=1)
 
-    _, load = under_load(url, delete_and_heal)
+    _, load = under_load(url, pages, delete_and_heal)
     assert load["failed"] == 0, load
+    load["stats"].assert_clean()
 
 
-def test_a_deploy_leaves_the_autoscalers_count_alone(url):
+def test_a_deploy_leaves_the_autoscalers_count_alone(url, pages):
     """With the autoscaler on, the Deployment's replicas are the autoscaler's: a deploy while it
     runs more pods than app_replicas removes none and reports no change."""
     # Any CPU use is over 1% of the pods' request: the autoscaler goes to its maximum.
@@ -189,10 +212,11 @@ def test_a_deploy_leaves_the_autoscalers_count_alone(url):
         d = kubectl_json("-n", NS, "get", "deployment", APP)
         return d["spec"]["replicas"] == 5 and len(ready_pods()) == 5
 
-    under_load(url, lambda: eventually(at_max, timeout=240, interval=2))
+    under_load(url, pages, lambda: eventually(at_max, timeout=240, interval=2))
     before = set(ready_pods())
-    again = run("deploy.yml", **eager)
+    again, load = under_load(url, pages, lambda: run("deploy.yml", **eager))
     assert again.rc == 0 and again.changed == 0, changed_tasks(again.output)
+    load["stats"].assert_clean()
     assert kubectl_json("-n", NS, "get", "deployment", APP)["spec"]["replicas"] == 5
     assert before <= set(ready_pods()), "a pod the autoscaler started was removed by the deploy"
 
@@ -235,10 +259,12 @@ def test_the_articles_way_two_colour_deployments_behind_one_service():
                                                                       "app.kubernetes.io/component=web")["items"])
 
         assert deployments() == [f"{APP}-orange"]
-        result, load = under_load(colour_url, lambda: run("playbooks/upgrade.yml", image_colour="maroon",
-                                                          deploy_build_release=False, **colours_vars))
+        result, load = under_load(colour_url, real_pages(colour_url),
+                                  lambda: run("playbooks/upgrade.yml", image_colour="maroon",
+                                              deploy_build_release=False, **colours_vars))
         assert result.rc == 0, result.output[-5000:]
         assert load["failed"] == 0, load
+        load["stats"].assert_clean()
         assert load["first_colour"] == "orange" and load["last_colour"] == "maroon", load
         assert deployments() == [f"{APP}-maroon"]
         again = run("playbooks/upgrade.yml", image_colour="maroon", deploy_build_release=False, **colours_vars)

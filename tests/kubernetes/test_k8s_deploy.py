@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -32,6 +33,11 @@ ADMIN = ("admin", "lab-only-admin-password")
 # The production defaults: the lab's plain-HTTP overrides are taken away.
 DEPLOY_VARS = {"target": "kubernetes", "kubernetes_namespace": NS, "app_extra_environment": {}}
 TLS = {"X-Forwarded-Proto": "https"}
+# requests/s of real pages under load: each costs a pod about 3 to 4 ms of CPU (the list
+# page or a detail page against /healthz's 1 ms), so 30/s keeps the 3 pods near 40% of
+# their 100m CPU request, under the autoscaler's 70% target: a test that counts pods must
+# not see the autoscaler add one because of its own load.
+LOAD_RATE = 30
 
 
 def deploy(**extra):
@@ -91,6 +97,26 @@ def create_post(url: str, title: str) -> None:
                         "created_date_1": "00:00:00", "published_date_0": "2026-01-01",
                         "published_date_1": "00:00:00", "_save": "Save"})
     assert r.status_code == 302, f"post not saved: {r.status_code} {r.text[-500:]}"
+
+
+def post_path(url: str, title: str) -> str:
+    """A new published post's detail page (/post/<pk>/), from its link on the list page.
+
+    For the load generator: the list page and a detail page go through routing, the host
+    check, the templates and PostgreSQL, where /healthz is answered before all of them.
+    The tests deploy with the lab inventory, whose app_allowed_hosts is ["*"] with
+    target=kubernetes (inventories/lab/group_vars/all/main.yml), so the Host a browser
+    sends for the Service's URL (the node's address and port, Load's default) is served.
+    """
+    create_post(url, title)
+    page = requests.get(url, headers=TLS, timeout=10)
+    assert page.status_code == 200, page.status_code
+    link = re.search(r'<a href="(/post/\d+/)">' + re.escape(title) + "</a>", page.text)
+    assert link, f"no link to {title!r} on the list page"
+    detail = requests.get(url.rstrip("/") + link.group(1), headers=TLS, timeout=10)
+    assert detail.status_code == 200 and title in detail.text, detail.status_code
+    assert detail.headers.get("X-Release-Colour"), "the detail page carries no X-Release-Colour"
+    return link.group(1)
 
 
 def app_pods() -> list[dict]:
@@ -256,12 +282,16 @@ def broken_release(tmp: Path) -> Path:
 
 
 def test_a_failing_migration_stops_the_deploy_and_the_old_pods_keep_serving(deployed, tmp_path):
+    # real pages, as a browser behind the TLS proxy asks for them (plain HTTP is sent to https here)
+    pages = ["/", post_path(deployed["url"], f"under load {uuid.uuid4().hex[:8]}")]
     before = {p["metadata"]["name"] for p in app_pods()}
     image_before = kubectl_json("-n", NS, "get", "deployment", APP)["spec"]["template"]["spec"]["containers"][0]["image"]
-    load = Load(deployed["url"].rstrip("/"), rate=40, paths=["/healthz"], max_requests=10**6,
+    load = Load(deployed["url"].rstrip("/"), rate=LOAD_RATE, paths=pages, headers=TLS, max_requests=10**6,
                 max_seconds=1800).start()
     try:
-        result = deploy(image_source_dir=str(broken_release(tmp_path)), image_version="1.1", image_colour="broken")
+        with load.operation():
+            result = deploy(image_source_dir=str(broken_release(tmp_path)), image_version="1.1", image_colour="broken")
+        time.sleep(2)
     finally:
         stats = load.stop()
     assert result.rc != 0
@@ -270,6 +300,7 @@ def test_a_failing_migration_stops_the_deploy_and_the_old_pods_keep_serving(depl
     assert kubectl_json("-n", NS, "get", "deployment", APP)["spec"]["template"]["spec"]["containers"][0]["image"] == image_before
     assert {p["metadata"]["name"] for p in app_pods()} == before
     assert stats.failed == 0 and stats.total > 100, stats.failures[:5]
+    load.assert_clean()  # and the load covered the whole deploy, at the rate asked (with slack)
 
 
 def test_an_image_that_cannot_be_pulled_stops_before_the_pods_change(deployed):
