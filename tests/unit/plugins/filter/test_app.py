@@ -1,0 +1,360 @@
+"""Unit tests for the djangoops.stack filters in plugins/filter/app.py: plain pytest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.djangoops.stack.plugins.filter import app as filters
+
+
+def settings(**changes):
+    """The shared settings as roles/app/vars/main.yml passes them, with the role's defaults."""
+    base = {
+        "secret_key": "s" * 40,
+        "debug": False,
+        "database_name": "blog",
+        "database_user": "blog",
+        "database_password": "db-pass",
+        "database_port": 5432,
+        "conn_max_age": 60,
+        "allowed_hosts": [],
+        "csrf_trusted_origins": [],
+        "static_url": "/static/",
+        "extra_environment": {},
+    }
+    base.update(changes)
+    return base
+
+
+VMS = {
+    "database_host": "10.0.0.5",
+    "settings_module": "mysite.settings",
+    "static_root": "/opt/djangoops-blog/current/static",
+    "version": "1.0",
+    "colour": "orange",
+}
+K8S = {
+    "database_host": "djangoops-blog-postgres",
+    "database_url": "",
+    "gunicorn_workers": 2,
+    "gunicorn_threads": 1,
+    "gunicorn_timeout": 30,
+    "gunicorn_graceful_timeout": 20,
+}
+
+
+def content_hash(data):
+    """What roles/app/vars/main.yml names the ConfigMap and Secret by (to_json | hash('sha256'))[:10]."""
+    return hashlib.sha256(json.dumps(data).encode()).hexdigest()[:10]
+
+
+# --- app_environment: Kubernetes -------------------------------------------------------
+
+
+def test_kubernetes_config_keys_come_in_the_contract_order():
+    env = filters.app_environment(settings(), "kubernetes", **K8S)
+    assert list(env["config"]) == [
+        "DEBUG", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_CONN_MAX_AGE", "ALLOWED_HOSTS",
+        "CSRF_TRUSTED_ORIGINS", "STATIC_URL", "DJANGO_SERVE_STATIC", "WEB_CONCURRENCY", "GUNICORN_CMD_ARGS",
+    ]
+    assert env["config"] == {
+        "DEBUG": "false",
+        "DB_HOST": "djangoops-blog-postgres",
+        "DB_PORT": "5432",
+        "DB_NAME": "blog",
+        "DB_USER": "blog",
+        "DB_CONN_MAX_AGE": "60",
+        "ALLOWED_HOSTS": "",
+        "CSRF_TRUSTED_ORIGINS": "",
+        "STATIC_URL": "/static/",
+        "DJANGO_SERVE_STATIC": "true",
+        "WEB_CONCURRENCY": "2",
+        "GUNICORN_CMD_ARGS": "--threads 1 --timeout 30 --graceful-timeout 20",
+    }
+    assert env["secrets"] == {"SECRET_KEY": "s" * 40, "DB_PASSWORD": "db-pass"}
+
+
+def test_kubernetes_names_hash_the_same_json_as_before_the_filter():
+    # Rendered by the role's Jinja expressions before this filter existed (ansible-core
+    # 2.21): djangoops-blog-config-ea5a73bbb4 and djangoops-blog-env-449c6539dd. A change
+    # of key order or value type here would roll every pod on upgrade.
+    env = filters.app_environment(
+        settings(
+            debug=True,
+            allowed_hosts=["blog.example"],
+            extra_environment={"DJANGO_HSTS_SECONDS": 0, "DEBUG": "true", "ZZ": "z", "AA": ["l"]},
+        ),
+        "kubernetes",
+        **dict(K8S, database_host="10.0.0.5", database_url="postgres://u:p@db:5432/blog",
+               gunicorn_workers=4, gunicorn_threads="2", gunicorn_timeout=60, gunicorn_graceful_timeout=25),
+    )
+    assert json.dumps(env["config"]) == (
+        '{"DEBUG": "true", "DB_HOST": "10.0.0.5", "DB_PORT": "5432", "DB_NAME": "blog", "DB_USER": "blog", '
+        '"DB_CONN_MAX_AGE": "60", "ALLOWED_HOSTS": "blog.example", "CSRF_TRUSTED_ORIGINS": "", "STATIC_URL": "/static/", '
+        '"DJANGO_SERVE_STATIC": "true", "WEB_CONCURRENCY": "4", "GUNICORN_CMD_ARGS": "--threads 2 --timeout 60 --graceful-timeout 25", '
+        '"DJANGO_HSTS_SECONDS": 0, "ZZ": "z", "AA": ["l"]}'
+    )
+    assert content_hash(env["config"]) == "ea5a73bbb4"
+    assert json.dumps(env["secrets"]) == '{"SECRET_KEY": "' + "s" * 40 + '", "DATABASE_URL": "postgres://u:p@db:5432/blog"}'
+    assert content_hash(env["secrets"]) == "449c6539dd"
+
+
+def test_kubernetes_database_url_replaces_the_password():
+    env = filters.app_environment(settings(), "kubernetes", **dict(K8S, database_url="postgres://u:p@h/d"))
+    assert env["secrets"] == {"SECRET_KEY": "s" * 40, "DATABASE_URL": "postgres://u:p@h/d"}
+
+
+@pytest.mark.parametrize("database_url", ["", None])
+def test_kubernetes_without_database_url_has_the_password(database_url):
+    options = dict(K8S, database_url=database_url)
+    env = filters.app_environment(settings(), "kubernetes", **options)
+    assert env["secrets"] == {"SECRET_KEY": "s" * 40, "DB_PASSWORD": "db-pass"}
+    del options["database_url"]
+    assert filters.app_environment(settings(), "kubernetes", **options) == env
+
+
+def test_extra_environment_replaces_in_place_and_adds_at_the_end_with_its_types():
+    extra = {"X_INT": 5, "DEBUG": "true", "X_BOOL": True, "SECRET_KEY": "from-extra"}
+    env = filters.app_environment(settings(extra_environment=extra), "kubernetes", **K8S)
+    assert list(env["config"])[0] == "DEBUG"
+    assert env["config"]["DEBUG"] == "true"
+    assert list(env["config"])[-3:] == ["X_INT", "X_BOOL", "SECRET_KEY"]
+    assert env["config"]["X_INT"] == 5
+    assert env["config"]["X_BOOL"] is True
+    # the Secret is built from the settings alone
+    assert env["secrets"]["SECRET_KEY"] == "s" * 40
+
+
+def test_values_are_strings_where_the_contract_converts_them():
+    env = filters.app_environment(
+        settings(debug=True, database_port="5433", conn_max_age=0, allowed_hosts=["a.example", ".b.example", 7],
+                 csrf_trusted_origins=["https://a.example"]),
+        "kubernetes",
+        **dict(K8S, gunicorn_workers="3"),
+    )
+    config = env["config"]
+    assert (config["DEBUG"], config["DB_PORT"], config["DB_CONN_MAX_AGE"]) == ("true", "5433", "0")
+    assert config["ALLOWED_HOSTS"] == "a.example,.b.example,7"
+    assert config["CSRF_TRUSTED_ORIGINS"] == "https://a.example"
+    assert config["WEB_CONCURRENCY"] == "3"
+
+
+def test_other_values_keep_their_type():
+    env = filters.app_environment(settings(database_name=123, static_url="/s/"), "kubernetes", **K8S)
+    assert env["config"]["DB_NAME"] == 123
+    assert env["config"]["STATIC_URL"] == "/s/"
+
+
+# --- app_environment: VMs --------------------------------------------------------------
+
+
+def test_vms_environment():
+    env = filters.app_environment(settings(), "vms", **VMS)
+    assert env["config"] == {
+        "DEBUG": "false",
+        "DB_HOST": "10.0.0.5",
+        "DB_PORT": "5432",
+        "DB_NAME": "blog",
+        "DB_USER": "blog",
+        "DB_CONN_MAX_AGE": "60",
+        "ALLOWED_HOSTS": "",
+        "CSRF_TRUSTED_ORIGINS": "",
+        "STATIC_URL": "/static/",
+        "DJANGO_SETTINGS_MODULE": "mysite.settings",
+        "STATIC_ROOT": "/opt/djangoops-blog/current/static",
+        "APP_VERSION": "1.0",
+        "APP_RELEASE_COLOUR": "orange",
+    }
+    assert env["secrets"] == {"SECRET_KEY": "s" * 40, "DB_PASSWORD": "db-pass"}
+
+
+def test_vms_version_is_a_string_and_extra_comes_last():
+    env = filters.app_environment(settings(extra_environment={"APP_VERSION": "x", "N": 7}), "vms", **dict(VMS, version=2))
+    assert env["config"]["APP_VERSION"] == "x"
+    assert list(env["config"])[-1] == "N"
+    assert filters.app_environment(settings(), "vms", **dict(VMS, version=2))["config"]["APP_VERSION"] == "2"
+
+
+def test_both_targets_share_the_settings():
+    vms = filters.app_environment(settings(debug=True, allowed_hosts=["a"]), "vms", **VMS)
+    k8s = filters.app_environment(settings(debug=True, allowed_hosts=["a"]), "kubernetes", **dict(K8S, database_host="10.0.0.5"))
+    shared = ["DEBUG", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_CONN_MAX_AGE", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "STATIC_URL"]
+    assert [vms["config"][key] for key in shared] == [k8s["config"][key] for key in shared]
+    assert vms["secrets"] == k8s["secrets"]
+
+
+# --- app_environment: wrong input ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value, target, options, message",
+    [
+        ("not a dict", "vms", VMS, "must be a dictionary"),
+        (settings(), "docker", VMS, "use vms or kubernetes"),
+        ({k: v for k, v in settings().items() if k != "debug"}, "vms", VMS, "settings: missing debug"),
+        (settings(secret_key_typo="x"), "vms", VMS, "settings: unknown secret_key_typo"),
+        (settings(), "vms", {k: v for k, v in VMS.items() if k != "static_root"}, "target vms: missing static_root"),
+        (settings(), "vms", dict(VMS, database_url="postgres://x"), "target vms: unknown database_url"),
+        (settings(), "kubernetes", dict(K8S, static_root="/x"), "target kubernetes: unknown static_root"),
+        (settings(), "kubernetes", {k: v for k, v in K8S.items() if k != "database_host"}, "missing database_host"),
+        (settings(extra_environment=["A=1"]), "vms", VMS, "extra_environment must be a dictionary"),
+    ],
+)
+def test_wrong_input_is_refused_naming_it(value, target, options, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        filters.app_environment(value, target, **options)
+
+
+# --- k8s_job_pods_state: pods as the API returns them ----------------------------------
+
+
+def pod(phase, *container_states, name="blog-migrate-abc12"):
+    """A Pod of a migration Job as kubernetes.core.k8s_info returns it (trimmed)."""
+    status = {
+        "phase": phase,
+        "conditions": [{"type": "PodScheduled", "status": "True"}],
+        "hostIP": "10.0.0.2",
+        "qosClass": "Burstable",
+        "startTime": "2026-12-03T08:00:00Z",
+    }
+    if container_states:
+        status["containerStatuses"] = [
+            {
+                "name": "migrate",
+                "image": "127.0.0.1:5000/djangoops/djangoops-blog:1.0-orange",
+                "imageID": "",
+                "ready": False,
+                "restartCount": 0,
+                "started": False,
+                "state": state,
+                "lastState": {},
+            }
+            for state in container_states
+        ]
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "djangoops", "labels": {"job-name": "blog-migrate"}},
+        "spec": {"restartPolicy": "Never"},
+        "status": status,
+    }
+
+
+def waiting(reason, message=None):
+    state = {"reason": reason}
+    if message is not None:
+        state["message"] = message
+    return {"waiting": state}
+
+
+SUCCEEDED = pod("Succeeded", {"terminated": {"exitCode": 0, "reason": "Completed"}})
+FAILED = pod("Failed", {"terminated": {"exitCode": 1, "reason": "Error"}})
+RUNNING = pod("Running", {"running": {"startedAt": "2026-12-03T08:00:05Z"}})
+SCHEDULED = pod("Pending")
+CREATING = pod("Pending", waiting("ContainerCreating"))
+ERR_IMAGE_PULL = pod(
+    "Pending",
+    waiting("ErrImagePull", 'rpc error: code = NotFound desc = failed to pull and unpack image "127.0.0.1:5000/x:9": not found'),
+)
+IMAGE_PULL_BACKOFF = pod("Pending", waiting("ImagePullBackOff", 'Back-off pulling image "127.0.0.1:5000/x:9"'))
+CONFIG_ERROR = pod("Pending", waiting("CreateContainerConfigError", 'secret "blog-env-0123456789" not found'))
+
+
+@pytest.mark.parametrize(
+    "pods, done",
+    [
+        ([], False),
+        ([SCHEDULED], False),
+        ([CREATING], False),
+        ([RUNNING], False),
+        ([SUCCEEDED], True),
+        ([FAILED], True),
+        ([RUNNING, FAILED], True),
+    ],
+)
+def test_done_when_a_pod_finished(pods, done):
+    assert filters.k8s_job_pods_state(pods) == {"done": done, "stuck": []}
+
+
+def test_image_pull_errors_are_stuck():
+    state = filters.k8s_job_pods_state([ERR_IMAGE_PULL, IMAGE_PULL_BACKOFF])
+    assert state == {
+        "done": False,
+        "stuck": [
+            'ErrImagePull: rpc error: code = NotFound desc = failed to pull and unpack image "127.0.0.1:5000/x:9": not found',
+            'ImagePullBackOff: Back-off pulling image "127.0.0.1:5000/x:9"',
+        ],
+    }
+
+
+def test_a_missing_secret_is_stuck():
+    assert filters.k8s_job_pods_state([CONFIG_ERROR])["stuck"] == [
+        'CreateContainerConfigError: secret "blog-env-0123456789" not found'
+    ]
+
+
+@pytest.mark.parametrize("reason", ["InvalidImageName", "CreateContainerError"])
+def test_other_reasons_waiting_does_not_cure(reason):
+    assert filters.k8s_job_pods_state([pod("Pending", waiting(reason, "m"))])["stuck"] == [f"{reason}: m"]
+
+
+def test_stuck_message_is_cut_and_may_be_missing():
+    state = filters.k8s_job_pods_state([pod("Pending", waiting("ImagePullBackOff", "x" * 500), waiting("ErrImagePull"))])
+    assert state["stuck"] == ["ImagePullBackOff: " + "x" * 300, "ErrImagePull: "]
+
+
+def test_done_and_stuck_together():
+    assert filters.k8s_job_pods_state([FAILED, IMAGE_PULL_BACKOFF]) == {
+        "done": True,
+        "stuck": ['ImagePullBackOff: Back-off pulling image "127.0.0.1:5000/x:9"'],
+    }
+
+
+def test_pods_must_be_a_list():
+    with pytest.raises(AnsibleFilterError, match="list of pods"):
+        filters.k8s_job_pods_state({"resources": []})
+
+
+# --- release_fingerprint and release_archive_path --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, fingerprint",
+    [
+        (None, ""),
+        ("", ""),
+        ("{}", ""),
+        ('{"fingerprint": null}', ""),
+        ("[1, 2]", ""),
+        ('{"name": "djangoops-blog", "fingerprint": "0123456789abcdef0123"}', "0123456789abcdef0123"),
+    ],
+)
+def test_release_fingerprint(text, fingerprint):
+    assert filters.release_fingerprint(text) == fingerprint
+
+
+def test_release_fingerprint_refuses_text_that_is_not_json():
+    with pytest.raises(AnsibleFilterError, match="not JSON"):
+        filters.release_fingerprint("{not json")
+
+
+@pytest.mark.parametrize(
+    "args, path",
+    [
+        (("/r", "djangoops-blog", "1.0", "orange"), "/r/djangoops-blog-1.0-orange.tar.gz"),
+        (("/r", "team/sub/blog", "2.3", "maroon"), "/r/team-sub-blog-2.3-maroon.tar.gz"),
+        (("/r", "blog", 2, "orange"), "/r/blog-2-orange.tar.gz"),
+    ],
+)
+def test_release_archive_path(args, path):
+    assert filters.release_archive_path(*args) == path
+
+
+def test_filter_names():
+    assert sorted(filters.FilterModule().filters()) == [
+        "app_environment", "k8s_job_pods_state", "release_archive_path", "release_fingerprint",
+    ]
