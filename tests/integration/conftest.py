@@ -1,4 +1,6 @@
-"""Shared fixtures: the local registry and the base image the test machine builds."""
+"""Shared fixtures: the local registry, the base image the test machine builds, and the one
+four-host lab deployment that the VM modules share (test_vm_lab checks it, then
+test_vm_day2 upgrades, scales and tears it down)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import pytest
 import requests
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+from ansible_run import REPO, PlaybookResult, playbook  # noqa: E402
 
 REGISTRY = "127.0.0.1:5000"
 
@@ -34,3 +38,70 @@ def base_image() -> str:
 def postgres_image() -> str:
     """Stand-in for the official postgres image, honouring its environment contract."""
     return os.environ.get("DJANGOOPS_POSTGRES_IMAGE", "djangoops-test/postgres:15")
+
+
+# -- the one lab deployment ------------------------------------------------------------
+# Its inventory is the directory inventories/lab (hosts.yml plus the scaled app hosts
+# script); its state (the number of app hosts) lives in a temporary folder
+# (DJANGOOPS_LAB_STATE_DIR). The image role's build context and release archives go to
+# temporary folders too (image_build_dir, image_release_dir): the default ones are shared
+# by every checkout on the machine, and a build elsewhere must not swap the code of the
+# releases built here. The lab is removed at the end (DJANGOOPS_KEEP_LAB=1 keeps it).
+LAB_DIR = REPO / "inventories" / "lab"
+
+# The modules that share the lab run in this order, whatever their names: the checks of
+# the fresh deployment first, then the day-2 operations that change it.
+_LAB_ORDER = ("test_vm_lab", "test_vm_day2")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        return _LAB_ORDER.index(module) + 1 if module in _LAB_ORDER else 0
+
+    items.sort(key=rank)  # stable: every other test keeps its place, before these
+
+
+@pytest.fixture(scope="session")
+def lab_env(tmp_path_factory) -> dict:
+    return {
+        "DJANGOOPS_LAB_STATE_DIR": str(tmp_path_factory.mktemp("lab-state")),
+        "DJANGOOPS_BASE_IMAGE": os.environ.get("DJANGOOPS_BASE_IMAGE", "djangoops-test/python:3.11-bookworm"),
+    }
+
+
+@pytest.fixture(scope="session")
+def lab_dirs(tmp_path_factory) -> dict:
+    """The image role's build context and release archives, for this run alone."""
+    root = tmp_path_factory.mktemp("image")
+    return {"image_build_dir": str(root / "build"), "image_release_dir": str(root / "releases")}
+
+
+@pytest.fixture(scope="session")
+def lab_run(lab_env, lab_dirs):
+    """lab_run("playbooks/upgrade.yml", image_colour="maroon") -> ansible-playbook on the lab."""
+
+    def _run(path: str, **extra_vars) -> PlaybookResult:
+        return playbook("-i", str(LAB_DIR), path, extra_vars={**lab_dirs, **extra_vars}, env=lab_env)
+
+    return _run
+
+
+@pytest.fixture(scope="session")
+def lab_deployed(lab_run):
+    """A fresh lab, `deploy.yml` on it (timed), then `deploy.yml` again (timed)."""
+    import time
+
+    import vm_helpers as vm
+
+    lab_run("playbooks/lab_down.yml")
+    start = time.monotonic()
+    first = lab_run("deploy.yml")
+    cold = time.monotonic() - start
+    assert first.rc == 0, first.output[-6000:]
+    start = time.monotonic()
+    second = lab_run("deploy.yml")
+    noop = time.monotonic() - start
+    yield {"first": first, "second": second, "cold_s": cold, "noop_s": noop}
+    if not vm.keep_lab():
+        lab_run("playbooks/lab_down.yml")

@@ -1,7 +1,7 @@
 """Day-2 operations on the VM lab: upgrade, rollback, failures, self-healing, scale, teardown.
 
-The module makes a fresh lab with the orange release, then runs the day-2 playbooks
-against it in order, each while a bounded constant-rate load generator
+The module takes the session's lab (conftest.lab_deployed, running the orange release;
+test_vm_lab checked it first), then runs the day-2 playbooks against it in order, each while a bounded constant-rate load generator
 (tests/integration/loadgen.py) sends requests from 127.0.0.1 through NGINX
 (http://127.0.0.1:8080/). Every such test asserts 0 failed requests (any non-2xx answer,
 socket error or answer slower than 5 s fails it), that the load covered the whole
@@ -9,12 +9,7 @@ operation (a request sent before it started and one after it ended) and that at 
 half of rate x its duration was sent during it (Load.assert_clean). Speed is measured in
 benchmarks/vm_upgrade.sh, not here.
 
-The lab's inventory is the directory inventories/lab (hosts.yml plus the scaled app
-hosts script); its state (the number of app hosts) lives in a temporary folder
-(DJANGOOPS_LAB_STATE_DIR). The image role's build context and release archives go to
-temporary folders too (image_build_dir, image_release_dir): the default ones are shared
-by every checkout on the machine, and a build elsewhere must not swap the code of the
-releases built here. The lab is removed at the end (DJANGOOPS_KEEP_LAB=1 keeps it).
+The lab's inventory, state folder and image folders are the session's (see conftest.py).
 """
 
 from __future__ import annotations
@@ -25,13 +20,12 @@ import shutil
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
 import vm_helpers as vm
-from ansible_run import REPO, PlaybookResult, playbook
+from ansible_run import REPO, PlaybookResult
 from loadgen import Load
 
 pytestmark = pytest.mark.slow
@@ -46,43 +40,30 @@ PATHS = ["/healthz", "/healthz", "/healthz", "/"]
 
 
 @pytest.fixture(scope="module")
-def state_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("lab-state")
+def env(lab_env) -> dict:
+    return lab_env
 
 
 @pytest.fixture(scope="module")
-def env(state_dir) -> dict:
-    return {
-        "DJANGOOPS_LAB_STATE_DIR": str(state_dir),
-        "DJANGOOPS_BASE_IMAGE": os.environ.get("DJANGOOPS_BASE_IMAGE", "djangoops-test/python:3.11-bookworm"),
-    }
+def own_dirs(lab_dirs) -> dict:
+    return lab_dirs
 
 
 @pytest.fixture(scope="module")
-def own_dirs(tmp_path_factory) -> dict:
-    """The image role's build context and release archives, for this module alone."""
-    root = tmp_path_factory.mktemp("image")
-    return {"image_build_dir": str(root / "build"), "image_release_dir": str(root / "releases")}
-
-
-@pytest.fixture(scope="module")
-def run(env, own_dirs):
+def run(lab_run):
     """run("upgrade", image_colour="maroon") -> ansible-playbook playbooks/upgrade.yml on the lab."""
 
     def _run(name: str, **extra_vars) -> PlaybookResult:
-        return playbook("-i", str(LAB_DIR), f"playbooks/{name}.yml", extra_vars={**own_dirs, **extra_vars}, env=env)
+        return lab_run(f"playbooks/{name}.yml", **extra_vars)
 
     return _run
 
 
 @pytest.fixture(scope="module")
-def lab(env, own_dirs):
-    vm.lab_down()
-    first = playbook("-i", str(LAB_DIR), "deploy.yml", env=env, extra_vars=own_dirs)
-    assert first.rc == 0, first.output[-6000:]
-    yield
-    if not vm.keep_lab():
-        playbook("-i", str(LAB_DIR), "playbooks/lab_down.yml", env=env)
+def lab(lab_deployed, lab_run):
+    """The session's lab, running the orange release as deployed (test_vm_lab ran first)."""
+    back = lab_run("deploy.yml")  # whatever test_vm_lab left drained or stopped, put back
+    assert back.rc == 0, back.output[-6000:]
 
 
 def sh(host: str, command: str) -> str:

@@ -1,8 +1,8 @@
 """The default deploy: `ansible-playbook deploy.yml` on the four-host Docker lab.
 
-The module makes a fresh lab, deploys, deploys again (nothing may change), then checks
-behaviour over SSH (testinfra) and HTTP on 127.0.0.1, and removes the lab at the end
-(DJANGOOPS_KEEP_LAB=1 keeps it).
+The session's lab deployment (conftest.lab_deployed: a fresh lab, deploy, deploy again)
+must have changed nothing on its second run; then the module checks behaviour over SSH
+(testinfra) and HTTP on 127.0.0.1. test_vm_day2 goes on with the same lab afterwards.
 """
 
 from __future__ import annotations
@@ -21,18 +21,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def converged():
-    vm.lab_down()
-    start = time.monotonic()
-    first = vm.deploy()
-    cold = time.monotonic() - start
-    assert first.rc == 0, first.output[-6000:]
-    start = time.monotonic()
-    second = vm.deploy()
-    noop = time.monotonic() - start
-    yield {"first": first, "second": second, "cold_s": cold, "noop_s": noop}
-    if not vm.keep_lab():
-        vm.lab_down()
+def converged(lab_deployed):
+    return lab_deployed
 
 
 @pytest.fixture(scope="module")
@@ -203,14 +193,14 @@ def test_data_survives_a_database_restart(admin_post):
     assert admin_post in r.text
 
 
-def test_drained_host_leaves_rotation_and_comes_back(converged):
+def test_drained_host_leaves_rotation_and_comes_back(converged, lab_run):
     """service_drained_hosts takes one app host out of NGINX's pool (for a rolling upgrade)."""
-    drained = vm.deploy(extra_vars={"service_drained_hosts": ["app1"]})
+    drained = lab_run("deploy.yml", service_drained_hosts=["app1"])
     assert drained.rc == 0, drained.output[-4000:]
     assert drained.recap["lb"]["changed"] > 0 and drained.recap["app1"]["changed"] == 0
     served = {requests.get(f"{vm.LAB_URL}/", timeout=10).headers["X-Served-By"] for _ in range(10)}
     assert served == {"app2"}
-    back = vm.deploy()
+    back = lab_run("deploy.yml")
     assert back.rc == 0, back.output[-4000:]
     served = {requests.get(f"{vm.LAB_URL}/", timeout=10).headers["X-Served-By"] for _ in range(20)}
     assert served == {"app1", "app2"}
