@@ -20,6 +20,7 @@ import requests
 import yaml
 
 from ansible_run import REPO, playbook
+from waiting import eventually
 
 NAMESPACE = "djangoops-test"
 VERSION = "1.0"
@@ -92,18 +93,11 @@ def network(docker_client):
 
 
 def _wait_http(url: str, want: int = 200, timeout: float = 60) -> requests.Response:
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            resp = requests.get(url, timeout=5)
-            if resp.status_code == want:
-                return resp
-            last = resp.status_code
-        except requests.RequestException as exc:
-            last = exc
-        time.sleep(0.5)
-    raise AssertionError(f"{url} never answered {want}; last: {last}")
+    def answered():
+        resp = requests.get(url, timeout=5)
+        return resp if resp.status_code == want else None
+
+    return eventually(answered, timeout, interval=0.5, what=f"{url} answering {want}")
 
 
 @pytest.mark.parametrize("colour", COLOURS)

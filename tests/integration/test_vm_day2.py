@@ -27,6 +27,7 @@ import requests
 import vm_helpers as vm
 from ansible_run import REPO, PlaybookResult
 from loadgen import Load
+from waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -267,15 +268,7 @@ def test_release_whose_migrations_fail_stops_before_any_instance_changes(lab, ru
 # -- self-healing --------------------------------------------------------------------------
 
 def _wait(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except (subprocess.CalledProcessError, requests.RequestException):
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"not within {timeout}s: {what}")
+    eventually(predicate, timeout, interval=0.5, what=what)
 
 
 def test_killed_gunicorn_is_restarted_by_systemd(lab):

@@ -13,6 +13,7 @@ import requests
 import testinfra
 
 from ansible_run import REPO, PlaybookResult, playbook
+from waiting import eventually
 
 LAB = REPO / "inventories" / "lab" / "hosts.yml"
 LAB_SINGLE = REPO / "inventories" / "lab-single" / "hosts.yml"
@@ -74,17 +75,8 @@ def container_state() -> dict[str, tuple[str, str]]:
 
 def wait_ready(url: str, timeout: float = 90) -> None:
     """Wait until the app behind url answers /readyz with 200 (its database answers)."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = requests.get(f"{url}/readyz", timeout=5)
-            if last.status_code == 200:
-                return
-        except requests.RequestException as exc:
-            last = exc
-        time.sleep(1)
-    raise AssertionError(f"{url}/readyz not ready after {timeout}s: {last}")
+    eventually(lambda: requests.get(f"{url}/readyz", timeout=5).status_code == 200, timeout,
+               what=f"{url}/readyz answering 200")
 
 
 def admin_create_post(url: str, title: str, text: str) -> requests.Session:
