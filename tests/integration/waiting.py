@@ -34,7 +34,9 @@ def eventually(check, timeout: float, interval: float = 1.0, what: str = ""):
         except NOT_YET as exc:
             last = exc
         else:
-            if value:
+            # A requests.Response is falsy for 4xx/5xx: a check that waits for a 503
+            # returns one, and that answer is the value waited for.
+            if value or isinstance(value, requests.Response):
                 return value
             last = value
         if time.monotonic() >= deadline:

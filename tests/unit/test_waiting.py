@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from waiting import NotReady, eventually  # noqa: E402
@@ -51,3 +52,11 @@ def test_the_time_running_out_names_the_check_and_the_last_error():
 
     with pytest.raises(NotReady, match="database_answers not true within 0.2 s; last: ConnectionRefusedError"):
         eventually(database_answers, timeout=0.2, interval=0.05)
+
+
+def test_a_response_waited_for_is_returned_whatever_its_status():
+    # requests.Response is falsy for 4xx/5xx; waiting for a 503 must still end on it.
+    resp = requests.Response()
+    resp.status_code = 503
+    assert not resp
+    assert eventually(lambda: resp, timeout=1, interval=0.01) is resp
