@@ -38,6 +38,8 @@ def build_vars(registry, base_image, tmp_path_factory) -> dict:
         "image_registry": f"{registry}/{NAMESPACE}",
         "image_base_image": base_image,
         "image_version": VERSION,
+        # The role has no project of its own: the sample blog of this clone.
+        "image_source_dir": str(REPO / "examples" / "blog"),
         # Warm wheel cache between runs; the release archives go to a fresh folder.
         "image_wheel_cache_dir": "/var/cache/djangoops/test-wheels",
         "image_release_dir": str(tmp_path_factory.mktemp("releases")),
@@ -220,10 +222,25 @@ def test_bad_input_fails_before_any_change(bad, variable, registry, base_image, 
         "image_base_image": base_image,
         "image_cache_dir": str(cache),
         "image_colour": "orange",
+        "image_source_dir": str(REPO / "examples" / "blog"),
     }
     result = playbook("playbooks/build.yml", extra_vars={**good, **bad})
     assert result.rc != 0
     assert variable in result.output, result.output[-2000:]
+    assert result.changed == 0
+    assert not cache.exists(), "the role wrote files before rejecting its input"
+
+
+def test_missing_source_dir_is_refused_before_any_change(registry, base_image, tmp_path):
+    """Without the lab inventory (which names examples/blog) nothing names a project."""
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text("all:\n  hosts: {}\n")
+    cache = tmp_path / "cache"
+    result = playbook("-i", str(inventory), "playbooks/build.yml", extra_vars={
+        "image_registry": f"{registry}/{NAMESPACE}", "image_base_image": base_image,
+        "image_cache_dir": str(cache), "image_colour": "orange"})
+    assert result.rc != 0
+    assert "image_source_dir is not set" in result.output, result.output[-2000:]
     assert result.changed == 0
     assert not cache.exists(), "the role wrote files before rejecting its input"
 
@@ -252,9 +269,15 @@ def test_built_collection_is_the_same_collection(tmp_path):
         return {str(p.relative_to(root)) for p in (root / sub).rglob("*") if p.is_file()
                 and "__pycache__" not in p.parts}
 
-    for sub in ("roles", "playbooks", "examples/blog"):
-        assert files(installed, sub) == files(REPO, sub) - {s for s in files(REPO, sub) if "/staticfiles/" in s}
-    assert not (installed / "tests").exists()
+    for sub in ("roles", "playbooks"):
+        assert files(installed, sub) == files(REPO, sub)
+    # The repository's scaffolding stays out: the local Docker lab (its role, playbooks and
+    # inventories), the sample apps and the tests.
+    assert (REPO / "lab" / "roles" / "lab").is_dir() and (REPO / "examples" / "blog").is_dir()
+    for sub in ("lab", "examples", "inventories/lab", "inventories/lab-single", "tests"):
+        assert not (installed / sub).exists(), sub
+    assert not (installed / "roles" / "lab").exists()
+    assert (installed / "inventories" / "vms" / "hosts.yml").is_file()
     # Outside the clone: no ansible.cfg, only the installed copy on the collections path.
     (tmp_path / "ansible.cfg").write_text("[defaults]\n")
     env = {"ANSIBLE_COLLECTIONS_PATH": str(dest), "ANSIBLE_CONFIG": str(tmp_path / "ansible.cfg"),

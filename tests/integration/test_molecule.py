@@ -17,7 +17,7 @@ def lab_image() -> str:
     """The VM stand-in image the lab role builds; built the same way when missing."""
     have = subprocess.run(["docker", "image", "inspect", LAB_IMAGE], capture_output=True, check=False)
     if have.returncode != 0:
-        subprocess.run(["docker", "build", "-q", "-t", LAB_IMAGE, str(REPO / "roles/lab/files")],
+        subprocess.run(["docker", "build", "-q", "-t", LAB_IMAGE, str(REPO / "lab/roles/lab/files")],
                        check=True, capture_output=True)
     return LAB_IMAGE
 

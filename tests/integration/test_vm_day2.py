@@ -52,10 +52,11 @@ def own_dirs(lab_dirs) -> dict:
 
 @pytest.fixture(scope="module")
 def run(lab_run):
-    """run("upgrade", image_colour="maroon") -> ansible-playbook playbooks/upgrade.yml on the lab."""
+    """run("upgrade", image_colour="maroon") -> ansible-playbook playbooks/upgrade.yml on the lab;
+    run("lab/scale", ...) -> the lab's own lab/scale.yml."""
 
     def _run(name: str, **extra_vars) -> PlaybookResult:
-        return lab_run(f"playbooks/{name}.yml", **extra_vars)
+        return lab_run(f"{name}.yml" if "/" in name else f"playbooks/{name}.yml", **extra_vars)
 
     return _run
 
@@ -139,7 +140,8 @@ BAD = {
         "upgrade", {"image_version": "9.9", "image_colour": "maroon", "upgrade_build_release": False}, "image_version"),
     "upgrade target unknown": ("upgrade", {"target": "openstack"}, "target"),
     "rollback to a path": ("rollback", {"rolling_upgrade_rollback_to": "../../etc"}, "rolling_upgrade_rollback_to"),
-    "scale beyond the lab": ("scale", {"scale_app_hosts": 12}, "scale_app_hosts"),
+    "scale beyond the lab": ("lab/scale", {"scale_app_hosts": 12}, "scale_app_hosts"),
+    "scale other than the inventory": ("scale", {"scale_app_hosts": 3}, "scale_app_hosts"),
     "scale not a number": ("scale", {"scale_app_hosts": "three"}, "scale_app_hosts"),
     "teardown data not a bool": ("teardown", {"teardown_remove_data": "maybe"}, "teardown_remove_data"),
     "teardown lab without data": ("teardown", {"teardown_remove_lab": True}, "teardown_remove_data"),
@@ -299,14 +301,16 @@ def test_stopped_app_host_leaves_no_failed_request(lab):
 # -- scale ---------------------------------------------------------------------------------
 
 def test_scale_two_three_two(lab, run):
+    """On the lab, lab/scale.yml makes (or removes) the containers around playbooks/scale.yml,
+    which follows the inventory as on real servers."""
     with load() as traffic:
         with traffic.operation():
-            up = run("scale", scale_app_hosts=3)
+            up = run("lab/scale", scale_app_hosts=3)
             assert up.rc == 0, up.output[-6000:]
             assert served_by_now(40) == {"app1", "app2", "app3"}
             assert colours_now(20) == {"maroon"}, "the new host runs the release the others run"
             assert "10.213.87.23/32" in sh("db", "cat /etc/postgresql/15/main/pg_hba.conf")
-            down = run("scale", scale_app_hosts=2)
+            down = run("lab/scale", scale_app_hosts=2)
         time.sleep(2)
     assert down.rc == 0, down.output[-6000:]
     assert_no_failed(traffic)

@@ -15,6 +15,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def single():
     vm.lab_down(vm.LAB_SINGLE)
+    up = vm.lab_up(vm.LAB_SINGLE)
+    assert up.rc == 0, up.output[-6000:]
     result = vm.deploy(vm.LAB_SINGLE)
     assert result.rc == 0, result.output[-6000:]
     yield result

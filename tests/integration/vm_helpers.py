@@ -48,11 +48,12 @@ def deploy(inventory: Path = LAB, *args: str, extra_vars: dict | None = None) ->
 
 
 def lab_up(inventory: Path = LAB) -> PlaybookResult:
-    return playbook("-i", str(inventory), "playbooks/lab_up.yml")
+    """The lab the inventory describes (lab/lab_up.yml): deploy.yml only deploys to it."""
+    return playbook("-i", str(inventory), "lab/lab_up.yml")
 
 
 def lab_down(inventory: Path = LAB) -> PlaybookResult:
-    return playbook("-i", str(inventory), "playbooks/lab_down.yml")
+    return playbook("-i", str(inventory), "lab/lab_down.yml")
 
 
 def ssh_host(port: int):
