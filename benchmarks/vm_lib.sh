@@ -37,6 +37,18 @@ servers_weigh_as_machines() {
 }
 mkdir -p "$out_dir"
 
+# lab_up: the lab of the default inventory (lab/lab_up.yml: makes what is missing, a few
+# seconds when it runs), which deploy.yml deploys to; fails loudly.
+lab_up() {
+  local log
+  log="$out_dir/lab_up-$(date +%s%N).log"
+  if ! ansible-playbook lab/lab_up.yml >"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    echo "lab/lab_up.yml failed, log: $log" >&2
+    return 1
+  fi
+}
+
 # deploy [ARGS...]: ansible-playbook deploy.yml, log kept, fails loudly.
 deploy() {
   local log

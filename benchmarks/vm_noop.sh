@@ -5,7 +5,8 @@
 # shellcheck source=benchmarks/vm_lib.sh disable=SC2119
 . "$(dirname "$0")/vm_lib.sh"
 
-echo "== make sure the lab is deployed"
+echo "== make sure the lab is up and deployed"
+lab_up
 deploy >/dev/null
 
 ansible all -m ansible.builtin.ping >/dev/null  # open the SSH control connections

@@ -14,7 +14,8 @@ url=http://127.0.0.1:8080/
 
 command -v wrk >/dev/null || { echo "wrk missing: apt-get install -y wrk" >&2; exit 1; }
 
-echo "== deploy (our configuration)"
+echo "== the lab, and deploy (our configuration)"
+lab_up
 deploy >/dev/null
 
 echo "== 20 published posts"

@@ -32,7 +32,7 @@
 #   PATHS=/healthz benchmarks/vm_upgrade.sh                 # as docs/benchmarks.md's figures
 #   SERVER_CPU_SHARES=1024 CONTROLLER_NICE=0 benchmarks/vm_upgrade.sh   # every process at the default CPU weight
 #
-# Needs the lab deployed (deploy.yml; this script deploys when the site does not answer)
+# Needs the lab deployed (lab/lab_up.yml, deploy.yml; this script runs both when the site does not answer)
 # and builds the maroon release first (not measured). Outputs under
 # /var/cache/djangoops/benchmarks/vm_upgrade-<time>/.
 # shellcheck source=benchmarks/vm_lib.sh disable=SC2119
@@ -51,7 +51,8 @@ mkdir -p "$run_dir"
 dirs="{\"image_build_dir\": \"$run_dir/build\", \"image_release_dir\": \"$run_dir/releases\"}"
 
 if ! curl -fsS -o /dev/null "$url/healthz"; then
-  echo "== deploy (the site does not answer)"
+  echo "== the lab and deploy (the site does not answer)"
+  lab_up
   deploy -e "$dirs" >/dev/null
 fi
 echo "== build the maroon release (not measured)"

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""The lab's extra app hosts, app3 to appN, for playbooks/scale.yml (an inventory script).
+"""The lab's extra app hosts, app3 to appN, for lab/scale.yml (an inventory script).
 
 inventories/lab/hosts.yml holds the fixed hosts (lb, app1, app2, db). The number of app
-hosts the lab should have, N, is the lab's state, like a cloud's instance count: scale.yml
+hosts the lab should have, N, is the lab's state, like a cloud's instance count: lab/scale.yml
 writes it to ~/.cache/djangoops/lab/app_hosts (DJANGOOPS_LAB_STATE_DIR overrides the
 folder) and this script turns it into hosts app3..appN in the group app, each with its
 own SSH port (2210 + i) and address (10.213.87.20 + i). Without the file, N is 2 and the
-script adds nothing. The lab role makes a container for every host it lists.
+script adds nothing. The lab role (lab/roles/lab) makes a container for every host it lists.
 """
 
 import json
