@@ -144,7 +144,7 @@ BAD = {
     "scale other than the inventory": ("scale", {"scale_app_hosts": 3}, "scale_app_hosts"),
     "scale not a number": ("scale", {"scale_app_hosts": "three"}, "scale_app_hosts"),
     "teardown data not a bool": ("teardown", {"teardown_remove_data": "maybe"}, "teardown_remove_data"),
-    "teardown lab without data": ("teardown", {"teardown_remove_lab": True}, "teardown_remove_data"),
+    "teardown of the lab from the collection": ("teardown", {"teardown_remove_lab": True}, "lab/lab_down.yml"),
 }
 
 
