@@ -79,10 +79,11 @@ def lab_dirs(tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="session")
 def lab_run(lab_env, lab_dirs):
-    """lab_run("playbooks/upgrade.yml", image_colour="maroon") -> ansible-playbook on the lab."""
+    """lab_run("playbooks/upgrade.yml", image_colour="maroon") -> ansible-playbook on the lab;
+    flags after the path go before it (lab_run("deploy.yml", "--check", "--diff"))."""
 
-    def _run(path: str, **extra_vars) -> PlaybookResult:
-        return playbook("-i", str(LAB_DIR), path, extra_vars={**lab_dirs, **extra_vars}, env=lab_env)
+    def _run(path: str, *flags: str, **extra_vars) -> PlaybookResult:
+        return playbook("-i", str(LAB_DIR), *flags, path, extra_vars={**lab_dirs, **extra_vars}, env=lab_env)
 
     return _run
 

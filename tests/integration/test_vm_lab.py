@@ -48,6 +48,18 @@ def test_second_run_changes_nothing(converged):
     print(f"no-op re-run: {converged['noop_s']:.1f} s")
 
 
+def test_check_mode_on_the_converged_lab_reports_no_change(converged, lab_run):
+    """`deploy.yml --check --diff` is how a team previews a run: on a converged lab it must
+    neither fail nor announce a change (nor make one: the services keep answering)."""
+    check = lab_run("deploy.yml", "--check", "--diff")
+    assert check.rc == 0, check.output[-6000:]
+    assert all(h["failed"] == 0 and h["unreachable"] == 0 for h in check.recap.values()), check.recap
+    changed = {host: r["changed"] for host, r in check.recap.items() if r["changed"]}
+    assert not changed, f"--check announced changes: {changed}\n" + "\n".join(
+        line for line in check.output.splitlines() if line.startswith("changed:"))
+    assert requests.get(vm.LAB_URL, timeout=10).status_code == 200
+
+
 @pytest.mark.parametrize(
     "name,service",
     [

@@ -40,8 +40,8 @@ TLS = {"X-Forwarded-Proto": "https"}
 LOAD_RATE = 30
 
 
-def deploy(**extra):
-    return playbook("deploy.yml", extra_vars={**DEPLOY_VARS, **extra}, timeout=1500)
+def deploy(*flags: str, **extra):
+    return playbook(*flags, "deploy.yml", extra_vars={**DEPLOY_VARS, **extra}, timeout=1500)
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +132,15 @@ def test_converges_and_a_second_run_changes_nothing(deployed):
     again = deploy()
     assert again.rc == 0, again.output[-5000:]
     assert again.changed == 0, [line for line in again.output.splitlines() if line.startswith("changed:")]
+
+
+def test_check_mode_on_the_converged_cluster_reports_no_change(deployed):
+    generation = kubectl_json("-n", NS, "get", "deployment", APP)["metadata"]["generation"]
+    check = deploy("--check", "--diff")
+    assert check.rc == 0, check.output[-5000:]
+    assert all(h["failed"] == 0 for h in check.recap.values()), check.recap
+    assert check.changed == 0, [line for line in check.output.splitlines() if line.startswith("changed:")]
+    assert kubectl_json("-n", NS, "get", "deployment", APP)["metadata"]["generation"] == generation
 
 
 def test_three_ready_pods(deployed):
