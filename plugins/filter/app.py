@@ -13,6 +13,8 @@ that hold several filters.
 from __future__ import annotations
 
 import json
+import re
+from urllib.parse import quote
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.collections import is_sequence
@@ -34,12 +36,52 @@ _SETTINGS = (
     "extra_environment",
 )
 
+# Settings that may be left out: the defaults they take.
+_OPTIONAL_SETTINGS = {"extra_secrets": {}}
+
+# The environment variable the app reads each setting from, by default (the sample blog's
+# names). The filter's names option (the app role's app_environment_names) renames them.
+DEFAULT_NAMES = {
+    "secret_key": "SECRET_KEY",
+    "database_url": "DATABASE_URL",
+    "allowed_hosts": "ALLOWED_HOSTS",
+    "csrf_trusted_origins": "CSRF_TRUSTED_ORIGINS",
+    "static_url": "STATIC_URL",
+    "debug": "DEBUG",
+    "db_host": "DB_HOST",
+    "db_port": "DB_PORT",
+    "db_name": "DB_NAME",
+    "db_user": "DB_USER",
+    "db_password": "DB_PASSWORD",
+    "db_conn_max_age": "DB_CONN_MAX_AGE",
+}
+
+# Names the collection sets itself, on one target or the other (the release, the image's
+# runtime, the pod's name, the migration Job's superuser): no setting may be renamed to one.
+RESERVED_NAMES = (
+    "DJANGO_SETTINGS_MODULE",
+    "STATIC_ROOT",
+    "APP_VERSION",
+    "APP_RELEASE_COLOUR",
+    "DJANGO_SERVE_STATIC",
+    "WEB_CONCURRENCY",
+    "GUNICORN_CMD_ARGS",
+    "POD_NAME",
+    "DJANGOOPS_SUPERUSER_NAME",
+    "DJANGOOPS_SUPERUSER_EMAIL",
+    "DJANGOOPS_SUPERUSER_PASSWORD",
+)
+
+# What a shell, systemd and Kubernetes all accept as an environment variable's name.
+ENV_NAME_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*$"
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
 # What each target adds: required, then optional.
 _TARGET_OPTIONS = {
-    "vms": (("database_host", "settings_module", "static_root", "version", "colour"), ()),
+    "vms": (("database_host", "settings_module", "static_root", "version", "colour"), ("names",)),
     "kubernetes": (
         ("database_host", "gunicorn_workers", "gunicorn_threads", "gunicorn_timeout", "gunicorn_graceful_timeout"),
-        ("database_url",),
+        ("database_url", "names"),
     ),
 }
 
@@ -71,6 +113,68 @@ def _check_names(what, given, required, optional=()):
         raise AnsibleFilterError(f"app_environment: {what}: {'; '.join(problems)}")
 
 
+def _is_env_name(name):
+    return isinstance(name, str) and _ENV_NAME.fullmatch(name) is not None
+
+
+def environment_names(names=None):
+    """DEFAULT_NAMES with the given ones replacing theirs, and what is wrong with them.
+
+    Returns (names, problems): problems is a list of sentences naming the key or the name
+    at fault, empty when the names can be used.
+    """
+    if names is None:
+        names = {}
+    if not isinstance(names, dict):
+        return dict(DEFAULT_NAMES), ["must be a dictionary of setting: NAME (such as secret_key: DJANGO_SECRET_KEY)"]
+    problems = []
+    unknown = sorted(str(key) for key in names if key not in DEFAULT_NAMES)
+    if unknown:
+        problems.append(f"unknown key {', '.join(unknown)} (known: {', '.join(DEFAULT_NAMES)})")
+    resolved = dict(DEFAULT_NAMES)
+    resolved.update((key, value) for key, value in names.items() if key in DEFAULT_NAMES)
+    for key, value in resolved.items():
+        if not _is_env_name(value):
+            problems.append(f"{key} is {value!r}, not an environment variable name ({ENV_NAME_PATTERN})")
+        elif value in RESERVED_NAMES:
+            problems.append(f"{key} is {value}, a name the collection sets itself")
+    by_name = {}
+    for key, value in resolved.items():
+        if isinstance(value, str):
+            by_name.setdefault(value, []).append(key)
+    for value, keys in by_name.items():
+        if len(keys) > 1:
+            problems.append(f"{' and '.join(keys)} both map to {value}")
+    return resolved, problems
+
+
+def app_environment_names(names=None):
+    """The environment variable names of the app's settings, and what is wrong with them."""
+    resolved, problems = environment_names(names)
+    return {"names": resolved, "problems": problems}
+
+
+def _check_keys(what, variables):
+    if not isinstance(variables, dict):
+        raise AnsibleFilterError(f"app_environment: {what} must be a dictionary, not {type(variables).__name__}")
+    bad = sorted(repr(key) for key in variables if not _is_env_name(key))
+    if bad:
+        raise AnsibleFilterError(
+            f"app_environment: {what}: {', '.join(bad)} not environment variable names ({ENV_NAME_PATTERN})"
+        )
+
+
+def database_url(user, password, host, port, name):
+    """postgres://user:password@host:port/name, user, password and name URL-quoted."""
+    host = str(host)
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return (
+        f"postgres://{quote(str(user), safe='')}:{quote(str(password), safe='')}"
+        f"@{host}:{port!s}/{quote(str(name), safe='')}"
+    )
+
+
 def app_environment(settings, target, **options):
     """The app's environment (docs/design.md) for one target, as config and secrets.
 
@@ -82,24 +186,37 @@ def app_environment(settings, target, **options):
         raise AnsibleFilterError(f"app_environment: the input must be a dictionary of settings, not {type(settings).__name__}")
     if target not in _TARGET_OPTIONS:
         raise AnsibleFilterError(f"app_environment: target is {target!r}: use vms or kubernetes")
-    _check_names("settings", settings, _SETTINGS)
+    _check_names("settings", settings, _SETTINGS, _OPTIONAL_SETTINGS)
     _check_names(f"options for target {target}", options, *_TARGET_OPTIONS[target])
+    names, problems = environment_names(options.get("names"))
+    if problems:
+        raise AnsibleFilterError(f"app_environment: names: {'; '.join(problems)}")
     extra = settings["extra_environment"]
-    if not isinstance(extra, dict):
-        raise AnsibleFilterError(f"app_environment: extra_environment must be a dictionary, not {type(extra).__name__}")
+    extra_secrets = settings.get("extra_secrets", _OPTIONAL_SETTINGS["extra_secrets"])
+    _check_keys("extra_environment", extra)
+    _check_keys("extra_secrets", extra_secrets)
+    both = sorted(set(extra) & set(extra_secrets))
+    if both:
+        raise AnsibleFilterError(
+            f"app_environment: {', '.join(both)} in both extra_environment and extra_secrets: a variable is a setting or a secret"
+        )
 
     config = {
-        "DEBUG": str(settings["debug"]).lower(),
-        "DB_HOST": options["database_host"],
-        "DB_PORT": str(settings["database_port"]),
-        "DB_NAME": settings["database_name"],
-        "DB_USER": settings["database_user"],
-        "DB_CONN_MAX_AGE": str(settings["conn_max_age"]),
-        "ALLOWED_HOSTS": _join(settings["allowed_hosts"]),
-        "CSRF_TRUSTED_ORIGINS": _join(settings["csrf_trusted_origins"]),
-        "STATIC_URL": settings["static_url"],
+        names["debug"]: str(settings["debug"]).lower(),
+        names["db_host"]: options["database_host"],
+        names["db_port"]: str(settings["database_port"]),
+        names["db_name"]: settings["database_name"],
+        names["db_user"]: settings["database_user"],
+        names["db_conn_max_age"]: str(settings["conn_max_age"]),
+        names["allowed_hosts"]: _join(settings["allowed_hosts"]),
+        names["csrf_trusted_origins"]: _join(settings["csrf_trusted_origins"]),
+        names["static_url"]: settings["static_url"],
     }
-    secrets = {"SECRET_KEY": settings["secret_key"]}
+    secrets = {names["secret_key"]: settings["secret_key"]}
+    built_url = database_url(
+        settings["database_user"], settings["database_password"], options["database_host"],
+        settings["database_port"], settings["database_name"],
+    )
     if target == "vms":
         # The image sets these itself; a VM reads them from the release.
         config.update({
@@ -108,7 +225,8 @@ def app_environment(settings, target, **options):
             "APP_VERSION": str(options["version"]),
             "APP_RELEASE_COLOUR": options["colour"],
         })
-        secrets["DB_PASSWORD"] = settings["database_password"]
+        secrets[names["db_password"]] = settings["database_password"]
+        secrets[names["database_url"]] = built_url
     else:
         # Pods serve their own static files (WhiteNoise) and scale by pods, not workers.
         config.update({
@@ -121,12 +239,19 @@ def app_environment(settings, target, **options):
             ),
         })
         if options.get("database_url"):
-            secrets["DATABASE_URL"] = options["database_url"]
+            # An external database: its URL, as given, is all the app needs.
+            secrets[names["database_url"]] = options["database_url"]
         else:
-            secrets["DB_PASSWORD"] = settings["database_password"]
+            secrets[names["db_password"]] = settings["database_password"]
+            secrets[names["database_url"]] = built_url
     # Last, so it may replace any setting above (as combine() did).
     for key, value in extra.items():
         config[key] = value
+    # Secrets last too, replacing a secret of the same name; a setting of that name leaves
+    # the config half, so the secret is what the app reads on both targets.
+    for key, value in extra_secrets.items():
+        config.pop(key, None)
+        secrets[key] = value
     return {"config": config, "secrets": secrets}
 
 
@@ -173,6 +298,7 @@ class FilterModule:
     def filters(self):
         return {
             "app_environment": app_environment,
+            "app_environment_names": app_environment_names,
             "k8s_job_pods_state": k8s_job_pods_state,
             "release_archive_path": release_archive_path,
             "release_fingerprint": release_fingerprint,

@@ -75,7 +75,12 @@ def test_kubernetes_config_keys_come_in_the_contract_order():
         "WEB_CONCURRENCY": "2",
         "GUNICORN_CMD_ARGS": "--threads 1 --timeout 30 --graceful-timeout 20",
     }
-    assert env["secrets"] == {"SECRET_KEY": "s" * 40, "DB_PASSWORD": "db-pass"}
+    # the in-cluster database: the password, and the URL built from the same settings
+    assert env["secrets"] == {
+        "SECRET_KEY": "s" * 40,
+        "DB_PASSWORD": "db-pass",
+        "DATABASE_URL": "postgres://blog:db-pass@djangoops-blog-postgres:5432/blog",
+    }
 
 
 def test_kubernetes_names_hash_the_same_json_as_before_the_filter():
@@ -109,10 +114,14 @@ def test_kubernetes_database_url_replaces_the_password():
 
 
 @pytest.mark.parametrize("database_url", ["", None])
-def test_kubernetes_without_database_url_has_the_password(database_url):
+def test_kubernetes_without_database_url_has_the_password_and_the_built_url(database_url):
     options = dict(K8S, database_url=database_url)
     env = filters.app_environment(settings(), "kubernetes", **options)
-    assert env["secrets"] == {"SECRET_KEY": "s" * 40, "DB_PASSWORD": "db-pass"}
+    assert env["secrets"] == {
+        "SECRET_KEY": "s" * 40,
+        "DB_PASSWORD": "db-pass",
+        "DATABASE_URL": "postgres://blog:db-pass@djangoops-blog-postgres:5432/blog",
+    }
     del options["database_url"]
     assert filters.app_environment(settings(), "kubernetes", **options) == env
 
@@ -169,7 +178,11 @@ def test_vms_environment():
         "APP_VERSION": "1.0",
         "APP_RELEASE_COLOUR": "orange",
     }
-    assert env["secrets"] == {"SECRET_KEY": "s" * 40, "DB_PASSWORD": "db-pass"}
+    assert env["secrets"] == {
+        "SECRET_KEY": "s" * 40,
+        "DB_PASSWORD": "db-pass",
+        "DATABASE_URL": "postgres://blog:db-pass@10.0.0.5:5432/blog",
+    }
 
 
 def test_vms_version_is_a_string_and_extra_comes_last():
@@ -185,6 +198,144 @@ def test_both_targets_share_the_settings():
     shared = ["DEBUG", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_CONN_MAX_AGE", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "STATIC_URL"]
     assert [vms["config"][key] for key in shared] == [k8s["config"][key] for key in shared]
     assert vms["secrets"] == k8s["secrets"]
+
+
+# --- app_environment: the database URL --------------------------------------------------
+
+
+def test_database_url_quotes_user_password_and_name():
+    env = filters.app_environment(
+        settings(database_user="u@x", database_password="p:/@?#% &", database_name="my db", database_port="6432"),
+        "vms", **VMS,
+    )
+    url = env["secrets"]["DATABASE_URL"]
+    assert url == "postgres://u%40x:p%3A%2F%40%3F%23%25%20%26@10.0.0.5:6432/my%20db"
+    # what the sample blog's dj_database_url reads back
+    from urllib.parse import unquote, urlsplit
+    parts = urlsplit(url)
+    assert (unquote(parts.username), unquote(parts.password), parts.hostname, parts.port, unquote(parts.path[1:])) == (
+        "u@x", "p:/@?#% &", "10.0.0.5", 6432, "my db",
+    )
+    assert "DATABASE_URL" not in env["config"]
+
+
+def test_database_url_puts_an_ipv6_host_in_brackets():
+    env = filters.app_environment(settings(), "vms", **dict(VMS, database_host="fd00::5"))
+    assert env["secrets"]["DATABASE_URL"] == "postgres://blog:db-pass@[fd00::5]:5432/blog"
+
+
+# --- app_environment: the app's names --------------------------------------------------
+
+
+def test_default_names_are_the_blogs():
+    assert filters.DEFAULT_NAMES == {
+        "secret_key": "SECRET_KEY", "database_url": "DATABASE_URL", "allowed_hosts": "ALLOWED_HOSTS",
+        "csrf_trusted_origins": "CSRF_TRUSTED_ORIGINS", "static_url": "STATIC_URL", "debug": "DEBUG",
+        "db_host": "DB_HOST", "db_port": "DB_PORT", "db_name": "DB_NAME", "db_user": "DB_USER",
+        "db_password": "DB_PASSWORD", "db_conn_max_age": "DB_CONN_MAX_AGE",
+    }
+
+
+@pytest.mark.parametrize("target, options", [("vms", VMS), ("kubernetes", K8S)])
+@pytest.mark.parametrize("names", [None, {}, dict(filters.DEFAULT_NAMES)])
+def test_default_names_leave_the_environment_unchanged(target, options, names):
+    assert filters.app_environment(settings(), target, **dict(options, names=names)) == filters.app_environment(
+        settings(), target, **options
+    )
+
+
+def test_kubernetes_default_names_hash_as_before():
+    env = filters.app_environment(settings(), "kubernetes", **dict(K8S, names={}))
+    plain = filters.app_environment(settings(), "kubernetes", **K8S)
+    assert json.dumps(env["config"]) == json.dumps(plain["config"])
+    assert json.dumps(env["secrets"]) == json.dumps(plain["secrets"])
+
+
+def test_a_renamed_setting_keeps_its_place_and_its_half():
+    names = {"secret_key": "DJANGO_SECRET_KEY", "debug": "DJANGO_DEBUG", "database_url": "DB_URL", "db_password": "PGPASSWORD"}
+    env = filters.app_environment(settings(), "vms", **dict(VMS, names=names))
+    assert list(env["config"])[0] == "DJANGO_DEBUG"
+    assert "DEBUG" not in env["config"]
+    assert env["config"]["DJANGO_DEBUG"] == "false"
+    assert env["secrets"] == {
+        "DJANGO_SECRET_KEY": "s" * 40,
+        "PGPASSWORD": "db-pass",
+        "DB_URL": "postgres://blog:db-pass@10.0.0.5:5432/blog",
+    }
+    k8s = filters.app_environment(settings(), "kubernetes", **dict(K8S, database_url="postgres://x/y", names=names))
+    assert k8s["secrets"] == {"DJANGO_SECRET_KEY": "s" * 40, "DB_URL": "postgres://x/y"}
+
+
+@pytest.mark.parametrize(
+    "names, message",
+    [
+        ({"secret": "X"}, "names: unknown key secret"),
+        ({"debug": "1DEBUG"}, "names: debug is '1DEBUG', not an environment variable name"),
+        ({"debug": "MY-DEBUG"}, "not an environment variable name"),
+        ({"debug": "DEBUG\n"}, "not an environment variable name"),
+        ({"debug": ""}, "not an environment variable name"),
+        ({"debug": 5}, "not an environment variable name"),
+        ({"debug": "STATIC_URL"}, "names: static_url and debug both map to STATIC_URL"),
+        ({"db_user": "U", "db_name": "U"}, "db_name and db_user both map to U"),
+        ({"static_url": "STATIC_ROOT"}, "static_url is STATIC_ROOT, a name the collection sets itself"),
+        (["DEBUG"], "names: must be a dictionary"),
+    ],
+)
+def test_wrong_names_are_refused(names, message):
+    for target, options in (("vms", VMS), ("kubernetes", K8S)):
+        with pytest.raises(AnsibleFilterError, match=message):
+            filters.app_environment(settings(), target, **dict(options, names=names))
+
+
+def test_app_environment_names_reports_problems_without_raising():
+    assert filters.app_environment_names({}) == {"names": filters.DEFAULT_NAMES, "problems": []}
+    assert filters.app_environment_names(None)["problems"] == []
+    result = filters.app_environment_names({"secret_key": "DJANGO_SECRET_KEY"})
+    assert result["names"]["secret_key"] == "DJANGO_SECRET_KEY"
+    assert result["names"]["debug"] == "DEBUG"
+    assert result["problems"] == []
+    problems = filters.app_environment_names({"bogus": "X", "debug": "9", "db_host": "DB_PORT"})["problems"]
+    assert len(problems) == 3
+    assert problems[0].startswith("unknown key bogus")
+
+
+# --- app_environment: extra secrets ----------------------------------------------------
+
+
+def test_extra_secrets_go_to_the_secrets_only():
+    env = filters.app_environment(
+        settings(extra_secrets={"API_KEY": "k", "DEBUG": "true"}, extra_environment={"PLAIN": "p"}), "kubernetes", **K8S,
+    )
+    assert env["secrets"]["API_KEY"] == "k"
+    assert list(env["secrets"])[-2:] == ["API_KEY", "DEBUG"]
+    assert "API_KEY" not in env["config"]
+    # a plain setting of the same name leaves the config half: the secret is what the app reads
+    assert "DEBUG" not in env["config"]
+    assert env["config"]["PLAIN"] == "p"
+
+
+def test_extra_secrets_replace_a_secret_of_the_same_name():
+    env = filters.app_environment(settings(extra_secrets={"DATABASE_URL": "postgres://ext/db"}), "vms", **VMS)
+    assert env["secrets"]["DATABASE_URL"] == "postgres://ext/db"
+
+
+def test_no_extra_secrets_is_the_same_as_none():
+    assert filters.app_environment(settings(extra_secrets={}), "vms", **VMS) == filters.app_environment(settings(), "vms", **VMS)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"extra_secrets": {"A": "1"}, "extra_environment": {"A": "2"}}, "A in both extra_environment and extra_secrets"),
+        ({"extra_secrets": {"bad-name": "1"}}, "extra_secrets: 'bad-name' not environment variable names"),
+        ({"extra_environment": {"1ABC": "1"}}, "extra_environment: '1ABC' not environment variable names"),
+        ({"extra_environment": {5: "1"}}, "extra_environment: 5 not environment variable names"),
+        ({"extra_secrets": ["A=1"]}, "extra_secrets must be a dictionary"),
+    ],
+)
+def test_wrong_extra_variables_are_refused(changes, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        filters.app_environment(settings(**changes), "vms", **VMS)
 
 
 # --- app_environment: wrong input ------------------------------------------------------
@@ -356,5 +507,5 @@ def test_release_archive_path(args, path):
 
 def test_filter_names():
     assert sorted(filters.FilterModule().filters()) == [
-        "app_environment", "k8s_job_pods_state", "release_archive_path", "release_fingerprint",
+        "app_environment", "app_environment_names", "k8s_job_pods_state", "release_archive_path", "release_fingerprint",
     ]
