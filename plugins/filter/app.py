@@ -12,8 +12,10 @@ that hold several filters.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import shlex
 from urllib.parse import quote
 
 from ansible.errors import AnsibleFilterError
@@ -70,6 +72,8 @@ RESERVED_NAMES = (
     "DJANGOOPS_SUPERUSER_NAME",
     "DJANGOOPS_SUPERUSER_EMAIL",
     "DJANGOOPS_SUPERUSER_PASSWORD",
+    "DJANGOOPS_SUPERUSER_RESET",
+    "DJANGOOPS_MANAGE_COMMANDS",
 )
 
 # What a shell, systemd and Kubernetes all accept as an environment variable's name.
@@ -274,6 +278,49 @@ def k8s_job_pods_state(pods):
     return {"done": done, "stuck": stuck}
 
 
+def app_manage_commands(commands=None):
+    """The app role's app_manage_commands as argv lists, what is wrong with it, and its marker.
+
+    Each item is a string (split as a shell would split words, with shlex, but never run
+    by a shell) or a list of argv words. Never raises, so that a check can name the
+    variable; the commands returned are the valid ones. The marker is a hash of the
+    commands (sha256 of their compact JSON), empty when there are none: it names the Job
+    on Kubernetes and is written to the release on VMs once they ran.
+    """
+    if commands is None:
+        commands = []
+    problems = []
+    argvs = []
+    if isinstance(commands, (str, bytes)) or not is_sequence(commands):
+        problems.append(f"must be a list of commands (each a string or a list of words), not {type(commands).__name__}")
+        commands = []
+    for number, item in enumerate(commands, start=1):
+        if isinstance(item, str):
+            try:
+                argv = shlex.split(item)
+            except ValueError as exc:
+                problems.append(f"item {number} ({item!r}) cannot be split into words: {exc}")
+                continue
+        elif is_sequence(item) and not isinstance(item, bytes):
+            argv = list(item)
+            bad = [word for word in argv if not isinstance(word, str)]
+            if bad:
+                problems.append(f"item {number}: every word must be a string, not {', '.join(repr(word) for word in bad)}")
+                continue
+        else:
+            problems.append(f"item {number} is of type {type(item).__name__}: use a string or a list of words")
+            continue
+        if not argv or not argv[0].strip():
+            problems.append(f"item {number} is empty: name a management command")
+            continue
+        if argv[0].startswith("-"):
+            problems.append(f"item {number} starts with the option {argv[0]!r}: the command's name comes first")
+            continue
+        argvs.append([to_text(word) for word in argv])
+    marker = hashlib.sha256(json.dumps(argvs, separators=(",", ":")).encode()).hexdigest() if argvs else ""
+    return {"commands": argvs, "problems": problems, "marker": marker}
+
+
 def release_fingerprint(text):
     """The build fingerprint in a release archive's sidecar JSON; empty when none."""
     if not text:
@@ -299,6 +346,7 @@ class FilterModule:
         return {
             "app_environment": app_environment,
             "app_environment_names": app_environment_names,
+            "app_manage_commands": app_manage_commands,
             "k8s_job_pods_state": k8s_job_pods_state,
             "release_archive_path": release_archive_path,
             "release_fingerprint": release_fingerprint,

@@ -505,7 +505,80 @@ def test_release_archive_path(args, path):
     assert filters.release_archive_path(*args) == path
 
 
+# --- app_manage_commands ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "given,commands",
+    [
+        (None, []),
+        ([], []),
+        (["createcachetable"], [["createcachetable"]]),
+        (["loaddata initial.json", ["loaddata", "two words.json"]], [["loaddata", "initial.json"], ["loaddata", "two words.json"]]),
+        (["loaddata 'two words.json' --verbosity 0"], [["loaddata", "two words.json", "--verbosity", "0"]]),
+        # shlex splits words, nothing of a shell applies: ; $ | stay words for call_command
+        (["check; rm -rf / $HOME | x"], [["check;", "rm", "-rf", "/", "$HOME", "|", "x"]]),
+        ([("check",)], [["check"]]),
+    ],
+)
+def test_app_manage_commands_gives_argv_lists_in_order(given, commands):
+    result = filters.app_manage_commands(given)
+    assert result["problems"] == []
+    assert result["commands"] == commands
+
+
+@pytest.mark.parametrize(
+    "given,problem",
+    [
+        ("createcachetable", "must be a list"),
+        ({"a": 1}, "must be a list"),
+        ([""], "item 1 is empty"),
+        (["   "], "item 1 is empty"),
+        ([[]], "item 1 is empty"),
+        ([[""]], "item 1 is empty"),
+        (["check", "--noinput"], "item 2 starts with the option '--noinput'"),
+        ([["loaddata", 1]], "item 1: every word must be a string, not 1"),
+        ([["loaddata", None]], "every word must be a string"),
+        ([3], "item 1 is of type int"),
+        ([{"loaddata": "x"}], "item 1 is of type dict"),
+        (["loaddata 'open"], "cannot be split into words"),
+    ],
+)
+def test_app_manage_commands_reports_problems_without_raising(given, problem):
+    result = filters.app_manage_commands(given)
+    assert any(problem in p for p in result["problems"]), result["problems"]
+
+
+def test_app_manage_commands_keeps_the_valid_ones():
+    result = filters.app_manage_commands(["check", "", ["createcachetable"]])
+    assert result["commands"] == [["check"], ["createcachetable"]]
+    assert len(result["problems"]) == 1
+
+
+def test_app_manage_commands_marker_is_the_hash_of_the_argv_lists():
+    result = filters.app_manage_commands(["loaddata initial.json"])
+    assert result["marker"] == hashlib.sha256(b'[["loaddata","initial.json"]]').hexdigest()
+    # the same commands written either way are the same list, and the same marker
+    assert filters.app_manage_commands([["loaddata", "initial.json"]])["marker"] == result["marker"]
+    assert filters.app_manage_commands(["loaddata other.json"])["marker"] != result["marker"]
+    # the order is part of it
+    assert (filters.app_manage_commands(["check", "createcachetable"])["marker"]
+            != filters.app_manage_commands(["createcachetable", "check"])["marker"])
+
+
+def test_app_manage_commands_marker_is_empty_without_commands():
+    assert filters.app_manage_commands([])["marker"] == ""
+    assert filters.app_manage_commands(None) == {"commands": [], "problems": [], "marker": ""}
+
+
+def test_the_script_variables_are_reserved_names():
+    for name in ("DJANGOOPS_MANAGE_COMMANDS", "DJANGOOPS_SUPERUSER_RESET"):
+        _, problems = filters.environment_names({"secret_key": name})
+        assert any("a name the collection sets itself" in p for p in problems)
+
+
 def test_filter_names():
     assert sorted(filters.FilterModule().filters()) == [
-        "app_environment", "app_environment_names", "k8s_job_pods_state", "release_archive_path", "release_fingerprint",
+        "app_environment", "app_environment_names", "app_manage_commands", "k8s_job_pods_state",
+        "release_archive_path", "release_fingerprint",
     ]
