@@ -1,36 +1,112 @@
 # Bring the database in line with the release, once per deploy, before the new code
-# serves: apply unapplied migrations, then make the superuser named in the environment
-# (or bring its password and flags back in line). The last line of output is JSON
-# saying what changed, so Ansible reports a change only when there was one.
+# serves: apply unapplied migrations, make the superuser named in the environment when
+# it is missing, then run the release's management commands (app_manage_commands). The
+# last line of output is JSON saying what changed and what ran, so Ansible reports a
+# change only when there was one. A failing command prints a line naming it and that
+# JSON (with "failed"), then exits non-zero: the deploy stops before any instance switches.
+# A plain script run top to bottom (manage.py shell -c on Kubernetes, on stdin on VMs);
+# tests/unit/test_ensure_database.py reads its functions by parsing this file.
+# The environment is never printed: it carries the app's secrets.
+import io
 import json
 import os
+import sys
+import traceback
 
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 
-changes = []
+# The most of a command's output kept in the JSON line (its end, where errors are).
+OUTPUT_LIMIT = 4000
+
+
+def superuser_action(user, password, reset):
+    """What to do about the superuser: (action, sentence). action is create, keep
+    (nothing to do), reset (password and flags brought back) or skip (an existing user
+    who is not a superuser, left alone and reported). The password is only checked when
+    asked to reset it (a hash costs time)."""
+    if user is None:
+        return "create", "created superuser {name}"
+    flags_ok = bool(user.is_active and user.is_staff and user.is_superuser)
+    if reset:
+        if flags_ok and user.check_password(password):
+            return "keep", ""
+        return "reset", "reset superuser {name} (app_superuser_reset_password)"
+    if flags_ok:
+        return "keep", ""
+    return "skip", (
+        "user {name} exists but is not an active superuser: left alone "
+        "(app_superuser_reset_password true makes it one, with the password given)"
+    )
+
+
+def parse_commands(text):
+    """DJANGOOPS_MANAGE_COMMANDS (JSON, the role's argv lists) as a list of lists of str."""
+    commands = json.loads(text or "[]")
+    if not isinstance(commands, list) or not all(
+        isinstance(argv, list) and argv and all(isinstance(word, str) for word in argv) and argv[0]
+        for argv in commands
+    ):
+        raise ValueError("DJANGOOPS_MANAGE_COMMANDS must be a JSON list of non-empty lists of strings")
+    return commands
+
+
+def tail(text, limit=OUTPUT_LIMIT):
+    return text if len(text) <= limit else "[...]" + text[-limit:]
+
+
+def run_command(argv):
+    """call_command(*argv) with its output captured: (output, error or None)."""
+    out = io.StringIO()
+    try:
+        call_command(*argv, stdout=out, stderr=out)
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure stops the deploy, named
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        return out.getvalue(), detail
+    return out.getvalue(), None
+
+
+result = {"changed": False, "changes": [], "notes": [], "commands": []}
 
 executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
 plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
 if plan:
     call_command("migrate", interactive=False, verbosity=1)
-    changes.append(f"applied {len(plan)} migrations")
+    result["changes"].append(f"applied {len(plan)} migrations")
 
 name = os.environ.get("DJANGOOPS_SUPERUSER_NAME", "")
 if name:
     User = get_user_model()
     email = os.environ.get("DJANGOOPS_SUPERUSER_EMAIL", "")
     password = os.environ["DJANGOOPS_SUPERUSER_PASSWORD"]
+    reset = os.environ.get("DJANGOOPS_SUPERUSER_RESET", "false").lower() == "true"
     user = User.objects.filter(**{User.USERNAME_FIELD: name}).first()
-    if user is None:
+    action, sentence = superuser_action(user, password, reset)
+    if action == "create":
         User.objects.create_superuser(name, email, password)
-        changes.append(f"created superuser {name}")
-    elif not (user.is_active and user.is_staff and user.is_superuser and user.check_password(password)):
+    elif action == "reset":
         user.set_password(password)
         user.is_active = user.is_staff = user.is_superuser = True
         user.save()
-        changes.append(f"updated superuser {name}")
+    if action in ("create", "reset"):
+        result["changes"].append(sentence.format(name=name))
+    elif action == "skip":
+        result["notes"].append(sentence.format(name=name))
 
-print(json.dumps({"changed": bool(changes), "changes": changes}))
+for argv in parse_commands(os.environ.get("DJANGOOPS_MANAGE_COMMANDS", "")):
+    output, error = run_command(argv)
+    command = " ".join(argv)
+    if error is not None:
+        result["changed"] = bool(result["changes"])
+        result["failed"] = {"command": command, "error": error, "output": tail(output)}
+        print(f"djangoops: the management command '{command}' failed: {error}")
+        print(json.dumps(result))
+        sys.stdout.flush()
+        raise SystemExit(1)
+    result["commands"].append({"command": command, "output": tail(output)})
+    result["changes"].append(f"ran {command}")
+
+result["changed"] = bool(result["changes"])
+print(json.dumps(result))

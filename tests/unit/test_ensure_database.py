@@ -1,0 +1,188 @@
+"""roles/app/files/ensure_database.py: its decisions without a database, then the whole
+script against SQLite (when Django is installed), as both targets run it.
+
+The file is a plain script (sent as `manage.py shell -c` code on Kubernetes and on stdin
+on VMs), so its functions are read by parsing it: only the top-level functions and
+constants are run here, never its Django imports or its work.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SECRET = "not-printed-7f3a9c"
+SCRIPT = Path(__file__).resolve().parents[2] / "roles" / "app" / "files" / "ensure_database.py"
+
+
+def _functions() -> dict:
+    tree = ast.parse(SCRIPT.read_text(), str(SCRIPT))
+    keep = [node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.Assign))
+            and not (isinstance(node, ast.Assign) and not isinstance(node.value, ast.Constant))]
+    namespace: dict = {"json": json}
+    exec(compile(ast.Module(body=keep, type_ignores=[]), str(SCRIPT), "exec"), namespace)  # noqa: S102
+    return namespace
+
+
+F = _functions()
+
+
+class FakeUser:
+    def __init__(self, password="pw", active=True, staff=True, superuser=True):
+        self.password = password
+        self.is_active, self.is_staff, self.is_superuser = active, staff, superuser
+        self.checked = 0
+
+    def check_password(self, password):
+        self.checked += 1
+        return password == self.password
+
+
+def test_a_missing_superuser_is_created():
+    assert F["superuser_action"](None, "pw", False)[0] == "create"
+    assert F["superuser_action"](None, "pw", True)[0] == "create"
+
+
+def test_an_existing_superuser_is_left_alone_whatever_its_password():
+    user = FakeUser(password="changed in the admin")
+    assert F["superuser_action"](user, "pw", False) == ("keep", "")
+    assert user.checked == 0  # no hash computed when nothing would be reset
+
+
+@pytest.mark.parametrize("flags", [dict(active=False), dict(staff=False), dict(superuser=False),
+                                   dict(staff=False, superuser=False)])
+def test_a_user_who_is_not_a_superuser_is_left_alone_and_reported(flags):
+    action, sentence = F["superuser_action"](FakeUser(**flags), "pw", False)
+    assert action == "skip"
+    assert "{name}" in sentence and "app_superuser_reset_password" in sentence
+
+
+def test_reset_brings_back_the_password_and_the_flags():
+    assert F["superuser_action"](FakeUser(password="changed"), "pw", True)[0] == "reset"
+    assert F["superuser_action"](FakeUser(superuser=False), "pw", True)[0] == "reset"
+    assert F["superuser_action"](FakeUser(), "pw", True) == ("keep", "")
+
+
+@pytest.mark.parametrize("text,commands", [
+    ("", []),
+    ("[]", []),
+    ('[["createcachetable"], ["loaddata", "a b.json"]]', [["createcachetable"], ["loaddata", "a b.json"]]),
+])
+def test_parse_commands(text, commands):
+    assert F["parse_commands"](text) == commands
+
+
+@pytest.mark.parametrize("text", ['"createcachetable"', '[[]]', '[["a", 1]]', '[[""]]', '["a"]', '{}'])
+def test_parse_commands_refuses_what_the_role_never_sends(text):
+    with pytest.raises(ValueError):
+        F["parse_commands"](text)
+
+
+def test_tail_keeps_the_end():
+    assert F["tail"]("abc", 10) == "abc"
+    assert F["tail"]("0123456789", 4) == "[...]6789"
+
+
+# --- the whole script, against SQLite ------------------------------------------------
+
+
+@pytest.fixture
+def project(tmp_path):
+    pytest.importorskip("django")
+    (tmp_path / "djangoops_test_settings.py").write_text(
+        "SECRET_KEY = 'x' * 40\n"
+        "INSTALLED_APPS = ['django.contrib.auth', 'django.contrib.contenttypes']\n"
+        f"DATABASES = {{'default': {{'ENGINE': 'django.db.backends.sqlite3', 'NAME': {str(tmp_path / 'db.sqlite3')!r}}}}}\n"
+        "USE_TZ = True\n"
+        "PASSWORD_HASHERS = ['django.contrib.auth.hashers.MD5PasswordHasher']\n"
+    )
+
+    def run(commands=(), reset=False, stdin=False, password=SECRET):
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "djangoops_test_settings", "PYTHONPATH": str(tmp_path)}
+        script_env = {
+            "DJANGOOPS_SUPERUSER_NAME": "admin", "DJANGOOPS_SUPERUSER_EMAIL": "admin@example.invalid",
+            "DJANGOOPS_SUPERUSER_PASSWORD": password, "DJANGOOPS_SUPERUSER_RESET": "true" if reset else "false",
+            "DJANGOOPS_MANAGE_COMMANDS": json.dumps([list(c) for c in commands]),
+        }
+        if stdin:  # as tasks/vms_manage.yml sends it: the superuser's details inside the code
+            code = ("import json as _json, os as _os\n"
+                    f"_os.environ.update(_json.loads({json.dumps(json.dumps(script_env))}))\n" + SCRIPT.read_text())
+            source = tmp_path / "stdin.py"
+            source.write_text(code)
+            with source.open() as handle:
+                proc = subprocess.run([sys.executable, "-m", "django", "shell"], stdin=handle, env=env,
+                                      capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False)
+        else:  # as the migration Job runs it: manage.py shell -c, the details in its environment
+            proc = subprocess.run([sys.executable, "-m", "django", "shell", "-c", SCRIPT.read_text()],
+                                  env={**env, **script_env}, capture_output=True, text=True, cwd=tmp_path,
+                                  timeout=120, check=False)
+        last = [line for line in proc.stdout.splitlines() if line.startswith('{"changed"')]
+        return proc, (json.loads(last[-1]) if last else None)
+
+    def sql(statement):
+        import sqlite3
+        with sqlite3.connect(tmp_path / "db.sqlite3") as db:
+            return db.execute(statement).fetchall()
+
+    return run, sql
+
+
+def test_first_run_migrates_and_creates_then_nothing_changes(project):
+    run, _ = project
+    proc, result = run()
+    assert proc.returncode == 0, proc.stderr
+    assert result["changed"] and "created superuser admin" in result["changes"]
+    proc, result = run(stdin=True)
+    assert proc.returncode == 0, proc.stderr
+    assert result == {"changed": False, "changes": [], "notes": [], "commands": []}
+
+
+def test_a_changed_password_survives_unless_reset_is_asked(project):
+    run, sql = project
+    run()
+    hashed = sql("select password from auth_user where username = 'admin'")[0][0]
+    proc, result = run(password="another")  # as if the admin had changed it: the options differ
+    assert not result["changed"]
+    assert sql("select password from auth_user where username = 'admin'")[0][0] == hashed
+    proc, result = run(password="another", reset=True)
+    assert result["changes"] == ["reset superuser admin (app_superuser_reset_password)"]
+    assert sql("select password from auth_user where username = 'admin'")[0][0] != hashed
+    assert not run(password="another", reset=True)[1]["changed"]
+
+
+def test_a_user_who_is_not_a_superuser_is_reported_not_promoted(project):
+    run, sql = project
+    run()
+    sql("update auth_user set is_superuser = 0 where username = 'admin'")
+    proc, result = run()
+    assert not result["changed"] and "admin exists but is not an active superuser" in result["notes"][0]
+    assert sql("select is_superuser from auth_user where username = 'admin'")[0][0] == 0
+    proc, result = run(reset=True)
+    assert result["changed"] and sql("select is_superuser from auth_user where username = 'admin'")[0][0] == 1
+
+
+def test_commands_run_in_order_with_their_output(project):
+    run, _ = project
+    proc, result = run(commands=[["check"], ["createcachetable"]], stdin=True)
+    assert proc.returncode == 0, proc.stderr
+    assert [c["command"] for c in result["commands"]] == ["check", "createcachetable"]
+    assert "System check identified no issues" in result["commands"][0]["output"]
+    assert "ran check" in result["changes"] and result["changed"]
+
+
+@pytest.mark.parametrize("stdin", [False, True])
+def test_a_failing_command_stops_with_its_name_and_error(project, stdin):
+    run, _ = project
+    proc, result = run(commands=[["check"], ["loaddata", "no-such-fixture"], ["createcachetable"]], stdin=stdin)
+    assert proc.returncode != 0
+    assert "the management command 'loaddata no-such-fixture' failed" in proc.stdout
+    assert result["failed"]["command"] == "loaddata no-such-fixture"
+    assert "No fixture named 'no-such-fixture'" in result["failed"]["error"]
+    assert [c["command"] for c in result["commands"]] == ["check"]  # the one after never ran
+    assert SECRET not in proc.stdout + proc.stderr  # the environment is never printed
