@@ -213,3 +213,80 @@ def test_drained_host_leaves_rotation_and_comes_back(converged, lab_run):
     assert back.rc == 0, back.output[-4000:]
     served = {requests.get(f"{vm.LAB_URL}/", timeout=10).headers["X-Served-By"] for _ in range(20)}
     assert served == {"app1", "app2"}
+
+
+# --- the database step: management commands and the superuser -------------------------
+# Cheap on the converged lab: the release stays the same, only the step's inputs change.
+
+_SET_ADMIN_PASSWORD = (
+    "from django.contrib.auth import get_user_model; "
+    "u = get_user_model().objects.get(username='admin'); u.set_password('{}'); u.save()"
+)
+
+
+def _admin_login(url: str, password: str) -> bool:
+    """Whether admin logs in to the Django admin with this password."""
+    s = requests.Session()
+    r = s.get(f"{url}/admin/login/", timeout=10)
+    r.raise_for_status()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', r.text).group(1)
+    s.post(f"{url}/admin/login/?next=/admin/",
+           data={"csrfmiddlewaretoken": token, "username": vm.LAB_ADMIN[0], "password": password, "next": "/admin/"},
+           headers={"Origin": url, "Referer": f"{url}/admin/login/"}, timeout=10)
+    return "sessionid" in s.cookies
+
+
+def _gunicorn_pids(hosts) -> dict[str, str]:
+    return {n: hosts[n].check_output("systemctl show -p MainPID --value %s", vm.APP_SERVICE) for n in ("app1", "app2")}
+
+
+def test_management_commands_run_once_per_release_and_list(converged, lab_run, hosts):
+    """app_manage_commands run in the migration step, their output in the play's log; a rerun
+    of the same release and list runs nothing and changes nothing (the marker)."""
+    commands = ["createcachetable", ["check", "--fail-level", "ERROR"]]
+    first = lab_run("deploy.yml", app_manage_commands=commands)
+    assert first.rc == 0, first.output[-6000:]
+    assert "ran createcachetable" in first.output and "ran check --fail-level ERROR" in first.output
+    assert "System check identified" in first.output  # the command's own output, logged
+    markers = {n: hosts[n].file(f"/opt/{vm.APP_SERVICE}/current/.djangoops-manage-done") for n in ("app1", "app2")}
+    assert all(m.exists and m.user == "root" for m in markers.values())
+    assert len({m.content_string for m in markers.values()}) == 1
+    again = lab_run("deploy.yml", app_manage_commands=commands)
+    assert again.rc == 0, again.output[-6000:]
+    assert again.changed == 0, [line for line in again.output.splitlines() if line.startswith("changed:")]
+    assert "ran createcachetable" not in again.output
+
+
+def test_a_failing_management_command_stops_before_any_instance_switches(converged, lab_run, hosts):
+    """A changed list runs on the same release (the marker holds the list's hash): a command
+    that fails stops the play, named with its error; Gunicorn keeps serving untouched."""
+    pids = _gunicorn_pids(hosts)
+    result = lab_run("deploy.yml", app_manage_commands=[["loaddata", "no-such-fixture"]])
+    assert result.rc != 0
+    # short pieces: the YAML callback may quote the message (doubling its ' quotes) and fold it
+    flat = " ".join(result.output.split())
+    assert "The management command" in flat and "loaddata no-such-fixture" in flat, flat[-4000:]
+    assert "No fixture named" in flat
+    assert "so no instance switched" in flat
+    assert _gunicorn_pids(hosts) == pids
+    answers = [requests.get(f"{vm.LAB_URL}/", timeout=10) for _ in range(10)]
+    assert [r.status_code for r in answers] == [200] * 10
+
+
+def test_a_password_changed_in_the_database_survives_a_redeploy(converged, lab_run, hosts):
+    """The superuser is made when missing, never reset unless app_superuser_reset_password."""
+    changed = f"changed-in-the-admin-{uuid.uuid4().hex[:8]}"
+    manage = f"{vm.APP_SERVICE}-manage"
+    hosts["app1"].check_output("%s shell -c %s", manage, _SET_ADMIN_PASSWORD.format(changed))
+    try:
+        again = lab_run("deploy.yml")
+        assert again.rc == 0, again.output[-6000:]
+        assert again.changed == 0, [line for line in again.output.splitlines() if line.startswith("changed:")]
+        assert _admin_login(vm.LAB_URL, changed)
+        assert not _admin_login(vm.LAB_URL, vm.LAB_ADMIN[1])
+        reset = lab_run("deploy.yml", app_superuser_reset_password=True)
+        assert reset.rc == 0, reset.output[-6000:]
+        assert "reset superuser admin" in reset.output
+        assert _admin_login(vm.LAB_URL, vm.LAB_ADMIN[1])
+    finally:
+        hosts["app1"].check_output("%s shell -c %s", manage, _SET_ADMIN_PASSWORD.format(vm.LAB_ADMIN[1]))

@@ -326,6 +326,77 @@ def test_an_image_that_cannot_be_pulled_stops_before_the_pods_change(deployed):
     assert not [j for j in jobs if j["spec"]["template"]["spec"]["containers"][0]["image"].endswith("nosuchcolour")]
 
 
+# --- the migration Job: management commands and the superuser --------------------------
+# The same release throughout: a changed commands list or reset flag names a new Job.
+
+_SET_ADMIN_PASSWORD = (
+    "from django.contrib.auth import get_user_model; "
+    "u = get_user_model().objects.get(username='admin'); u.set_password('{}'); u.save()"
+)
+
+
+def admin_login(url: str, password: str) -> bool:
+    b = Browser(url)
+    r = b.request("GET", "/admin/login/")
+    assert r.status_code == 200, r.status_code
+    r = b.request("POST", "/admin/login/?next=/admin/",
+                  data={"csrfmiddlewaretoken": _csrf(r.text), "username": ADMIN[0], "password": password,
+                        "next": "/admin/"})
+    return r.status_code == 302 and "sessionid" in b.cookies
+
+
+def set_admin_password(password: str) -> None:
+    kubectl("-n", NS, "exec", f"deploy/{APP}", "--", "python", "manage.py", "shell", "-c",
+            _SET_ADMIN_PASSWORD.format(password))
+
+
+def migration_jobs() -> set[str]:
+    return {j["metadata"]["name"] for j in kubectl_json("-n", NS, "get", "jobs", "-l",
+                                                        "app.kubernetes.io/component=migrate")["items"]}
+
+
+def test_management_commands_run_in_a_new_job_once_and_a_changed_password_survives(deployed):
+    """A commands list names a new migration Job (the same release): it runs them, the play
+    logs them, and a second identical run changes nothing. That Job makes the superuser only
+    when missing: a password changed in the database survives it, unless
+    app_superuser_reset_password asks (a new Job again)."""
+    changed = f"changed-in-the-admin-{uuid.uuid4().hex[:8]}"
+    jobs_before = migration_jobs()
+    deployment_before = kubectl_json("-n", NS, "get", "deployment", APP)["metadata"]["generation"]
+    set_admin_password(changed)
+    try:
+        result = deploy(deploy_build_release=False, app_manage_commands=["createcachetable", ["check"]])
+        assert result.rc == 0, result.output[-5000:]
+        assert migration_jobs() - jobs_before, "no new migration Job for the commands"
+        assert "Report the management commands the migration Job ran" in result.output
+        assert "System check identified" in result.output  # check's output, read from the Job's log
+        assert kubectl_json("-n", NS, "get", "deployment", APP)["metadata"]["generation"] == deployment_before
+        assert admin_login(deployed["url"], changed)
+        again = deploy(deploy_build_release=False, app_manage_commands=["createcachetable", ["check"]])
+        assert again.rc == 0, again.output[-5000:]
+        assert again.changed == 0, [line for line in again.output.splitlines() if line.startswith("changed:")]
+        reset = deploy(deploy_build_release=False, app_superuser_reset_password=True)
+        assert reset.rc == 0, reset.output[-5000:]
+        assert admin_login(deployed["url"], ADMIN[1])
+    finally:
+        set_admin_password(ADMIN[1])
+
+
+def test_a_failing_management_command_fails_the_job_and_the_old_pods_keep_serving(deployed):
+    before = {p["metadata"]["name"] for p in app_pods()}
+    image_before = kubectl_json("-n", NS, "get", "deployment", APP)["spec"]["template"]["spec"]["containers"][0]["image"]
+    result = deploy(deploy_build_release=False, app_manage_commands=[["loaddata", "no-such-fixture"]])
+    assert result.rc != 0
+    # short pieces: the YAML callback may quote the message (doubling its ' quotes) and fold it
+    flat = " ".join(result.output.split())
+    assert "migration Job" in flat and "running release keeps serving" in flat, flat[-3000:]
+    assert "the management command" in flat and "loaddata no-such-fixture" in flat and "No fixture named" in flat
+    assert kubectl_json("-n", NS, "get", "deployment", APP)["spec"]["template"]["spec"]["containers"][0]["image"] == image_before
+    assert {p["metadata"]["name"] for p in app_pods()} == before
+    answers = [requests.get(deployed["url"], headers=TLS, timeout=10) for _ in range(10)]
+    assert [r.status_code for r in answers] == [200] * 10
+
+
 BAD = {
     "no replicas": ({"app_replicas": 0}, "app_replicas"),
     "no image": ({"app_image": ""}, "app_image"),
