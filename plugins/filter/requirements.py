@@ -68,7 +68,14 @@ def requirements_tree(path):
     Returns a dict: top (the file's absolute path), root (the deepest folder holding every
     file of the tree), entry (top relative to root), files (a list of {src, dest}, dest
     relative to root, top first then in the order pip reads them), included (whether there
-    is more than the top file) and digest (SHA-256 over every file's dest and content).
+    is more than the top file), digest (SHA-256 over every file's dest and content), and
+    the layout djangoops.stack.image gives them in its build context and release archive:
+    layout (a list of {src, dest}) and entry_file (the text of requirements.txt there when
+    it is not the top file itself).
+
+    A lone file is requirements.txt there, as it always was. A tree goes to requirements/
+    with the files' paths relative to root, and requirements.txt includes its top file:
+    pip, reading requirements.txt in the image or on a VM, then finds every include.
     """
     if not path:
         raise AnsibleFilterError("%s is empty: name the project's requirements file" % VARIABLE)
@@ -119,6 +126,12 @@ def requirements_tree(path):
         with open(entry["src"], "rb") as handle:
             content = handle.read()
         digest.update(entry["dest"].encode("utf-8") + b"\0" + hashlib.sha256(content).hexdigest().encode() + b"\n")
+    if len(files) > 1:
+        layout = [{"src": f["src"], "dest": "requirements/" + f["dest"]} for f in files]
+        entry_file = "-r requirements/%s\n" % files[0]["dest"]
+    else:
+        layout = [{"src": top, "dest": "requirements.txt"}]
+        entry_file = ""
     return {
         "top": top,
         "root": root,
@@ -126,6 +139,8 @@ def requirements_tree(path):
         "files": files,
         "included": len(files) > 1,
         "digest": digest.hexdigest(),
+        "layout": layout,
+        "entry_file": entry_file,
     }
 
 

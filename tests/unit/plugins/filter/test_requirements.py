@@ -24,6 +24,7 @@ def test_a_lone_file_is_its_own_tree(tmp_path):
     assert tree["files"] == [{"src": str(top), "dest": "requirements.txt"}]
     assert tree["entry"] == "requirements.txt" and tree["root"] == str(tmp_path)
     assert not tree["included"]
+    assert tree["layout"] == [{"src": str(top), "dest": "requirements.txt"}] and tree["entry_file"] == ""
 
 
 def test_nested_includes_and_constraints_in_every_spelling(tmp_path):
@@ -39,6 +40,8 @@ def test_nested_includes_and_constraints_in_every_spelling(tmp_path):
                            "shared.txt", "requirements/extra.txt", "requirements/constraints.txt"]
     assert tree["root"] == str(tmp_path) and tree["entry"] == "requirements/prod.txt"
     assert tree["included"]
+    assert [f["dest"] for f in tree["layout"]] == ["requirements/" + d for d in dests(tree)]
+    assert tree["entry_file"] == "-r requirements/requirements/prod.txt\n"
 
 
 def test_a_file_included_twice_is_copied_once(tmp_path):
