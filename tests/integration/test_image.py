@@ -201,6 +201,96 @@ def test_code_only_change_reuses_dependency_layers(registry, base_image, docker_
         subprocess.run(["docker", "rmi", "-f", ref], check=False, capture_output=True)
 
 
+def _wheel_dir(requirements: Path, wheel_cache: str, tmp_path: Path) -> str:
+    """The wheel folder the role chooses for these requirements: the role's own expression
+    (roles/image/tasks/wheels.yml), evaluated by Ansible on localhost, without a build."""
+    tasks = yaml.safe_load((REPO / "roles/image/tasks/wheels.yml").read_text())
+    facts = {}
+    for task in tasks:
+        facts.update(task.get("ansible.builtin.set_fact", {}))
+    defaults = yaml.safe_load((REPO / "roles/image/defaults/main.yml").read_text())
+    play = [{
+        "name": "Evaluate the wheel folder", "hosts": "localhost", "connection": "local", "gather_facts": False,
+        "vars": {
+            "image_requirements_file": str(requirements),
+            "image_wheel_cache_dir": wheel_cache,
+            "image_python_version": defaults["image_python_version"],
+            "image_wheel_platforms": defaults["image_wheel_platforms"],
+            "_image_requirements": facts["_image_requirements"],
+            "wheel_dir": facts["_image_wheel_dir"],
+        },
+        "tasks": [{"name": "Show it", "ansible.builtin.debug": {"msg": "WHEEL-DIR={{ wheel_dir }}"}}],
+    }]
+    book = tmp_path / "wheel-dir.yml"
+    book.write_text(yaml.safe_dump(play))
+    result = playbook("-i", "localhost,", str(book))
+    assert result.rc == 0, result.output[-2000:]
+    return re.search(r"WHEEL-DIR=(\S+?)\"?$", result.output, re.MULTILINE).group(1)
+
+
+def test_split_requirements_and_another_static_root(build_vars, base_image, docker_client, tmp_path):
+    """A project whose requirements.txt includes base.txt (-r) and whose settings put
+    STATIC_ROOT elsewhere: one build, whose release holds both files and the static files."""
+    import json
+    import tarfile
+
+    src = tmp_path / "blog"
+    shutil.copytree(REPO / "examples/blog", src,
+                    ignore=shutil.ignore_patterns("__pycache__", "staticfiles", ".pytest_cache"))
+    lines = (src / "requirements.txt").read_text().splitlines()
+    top = [line for line in lines if line.lower().startswith("gunicorn")]
+    assert top, lines
+    (src / "base.txt").write_text("".join(f"{line}\n" for line in lines if line not in top))
+    (src / "requirements.txt").write_text("-r base.txt\n" + "".join(f"{line}\n" for line in top))
+    settings = src / "mysite" / "settings.py"
+    settings.write_text(settings.read_text() + '\nSTATIC_ROOT = str(BASE_DIR / "collected")\n')
+
+    releases = tmp_path / "releases"
+    extra = {
+        "image_name": "djangoops-split-check",
+        "image_colour": "orange",
+        "image_push": False,
+        "image_base_image": base_image,
+        "image_source_dir": str(src),
+        "image_cache_dir": str(tmp_path / "cache"),
+        "image_wheel_cache_dir": build_vars["image_wheel_cache_dir"],
+        "image_release_dir": str(releases),
+    }
+    ref = "djangoops-split-check:1.0-orange"
+    try:
+        result = playbook("playbooks/build.yml", extra_vars=extra)
+        assert result.rc == 0, result.output[-4000:]
+    finally:
+        subprocess.run(["docker", "rmi", "-f", ref], check=False, capture_output=True)
+    # Nothing left behind: no copy container, no staging folder.
+    assert not docker_client.containers.list(all=True, filters={"name": "djangoops-release-djangoops-split-check"})
+    assert not list(releases.glob(".staging*")), list(releases.iterdir())
+
+    with tarfile.open(releases / "djangoops-split-check-1.0-orange.tar.gz") as tar:
+        flat = {n.removeprefix("./"): n for n in tar.getnames()}
+        release = json.load(tar.extractfile(flat["release.json"]))
+        entry = tar.extractfile(flat["requirements.txt"]).read().decode()
+        included = tar.extractfile(flat["requirements/base.txt"]).read().decode()
+        top_copy = tar.extractfile(flat["requirements/requirements.txt"]).read().decode()
+    assert release["static_root"] == "/app/collected"
+    assert "media_root" not in release  # the blog sets no MEDIA_ROOT
+    assert entry == "-r requirements/requirements.txt\n"
+    assert included == (src / "base.txt").read_text() and "Django==" in included
+    assert top_copy == (src / "requirements.txt").read_text()
+    assert "static/staticfiles.json" in flat
+    assert any(re.match(r"static/admin/css/base\.[0-9a-f]{12}\.css$", n) for n in flat)
+    assert any(n.startswith(("wheels/Django-", "wheels/django-")) for n in flat)
+
+    # The wheel folder follows the included file: the one the build filled, then another
+    # once base.txt alone changes (evaluated, not built again).
+    cache = build_vars["image_wheel_cache_dir"]
+    used = _wheel_dir(src / "requirements.txt", cache, tmp_path)
+    assert (Path(used) / ".complete").is_file(), used
+    with (src / "base.txt").open("a") as base:
+        base.write("# a change in the included file only\n")
+    assert _wheel_dir(src / "requirements.txt", cache, tmp_path) != used
+
+
 BAD_INPUTS = [
     ({"image_registry": ""}, "image_registry"),
     ({"image_colour": "Maroon Red"}, "image_colour"),
@@ -227,6 +317,22 @@ def test_bad_input_fails_before_any_change(bad, variable, registry, base_image, 
     result = playbook("playbooks/build.yml", extra_vars={**good, **bad})
     assert result.rc != 0
     assert variable in result.output, result.output[-2000:]
+    assert result.changed == 0
+    assert not cache.exists(), "the role wrote files before rejecting its input"
+
+
+def test_missing_include_is_refused_before_any_change(registry, base_image, tmp_path):
+    """A requirements file naming a file that is not there (-r) stops the build, naming both."""
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("Django==5.2.19\n-r base.txt\n")
+    cache = tmp_path / "cache"
+    result = playbook("playbooks/build.yml", extra_vars={
+        "image_registry": f"{registry}/{NAMESPACE}", "image_base_image": base_image,
+        "image_cache_dir": str(cache), "image_colour": "orange",
+        "image_source_dir": str(REPO / "examples" / "blog"), "image_requirements_file": str(requirements)})
+    assert result.rc != 0
+    assert "image_requirements_file" in result.output and str(tmp_path / "base.txt") in result.output, \
+        result.output[-2000:]
     assert result.changed == 0
     assert not cache.exists(), "the role wrote files before rejecting its input"
 
