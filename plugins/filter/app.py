@@ -334,6 +334,30 @@ def release_fingerprint(text):
     return manifest.get("fingerprint") or ""
 
 
+def release_python_version(text):
+    """The Python (major.minor) a release was built for, from its manifest; empty when none."""
+    if not text:
+        return ""
+    try:
+        manifest = json.loads(to_text(text))
+    except ValueError as exc:
+        raise AnsibleFilterError(f"release_python_version: the release manifest is not JSON: {exc}") from exc
+    if not isinstance(manifest, dict):
+        return ""
+    return python_major_minor(manifest.get("python_version") or "")
+
+
+def python_major_minor(version):
+    """'3.13.1' -> '3.13', '3.11' -> '3.11'; empty for empty input; an error for anything else."""
+    text = to_text(version if version is not None else "").strip()
+    if not text:
+        return ""
+    match = re.match(r"^(\d+)\.(\d+)(\.\S*)?$", text)
+    if not match:
+        raise AnsibleFilterError(f"python_major_minor: '{text}' is not a Python version such as 3.11 or 3.13.1")
+    return f"{int(match.group(1))}.{int(match.group(2))}"
+
+
 def release_archive_path(directory, name, version, colour):
     """Where djangoops.stack.image writes a release archive, and every role reads it."""
     return f"{directory!s}/{str(name).replace('/', '-')}-{version!s}-{colour!s}.tar.gz"
@@ -349,5 +373,7 @@ class FilterModule:
             "app_manage_commands": app_manage_commands,
             "k8s_job_pods_state": k8s_job_pods_state,
             "release_archive_path": release_archive_path,
+            "python_major_minor": python_major_minor,
             "release_fingerprint": release_fingerprint,
+            "release_python_version": release_python_version,
         }

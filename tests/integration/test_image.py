@@ -301,6 +301,9 @@ BAD_INPUTS = [
     ({"image_push": "maybe"}, "image_push"),
     ({"image_uid": 0}, "image_uid"),
     ({"image_wsgi_module": "my site.wsgi"}, "image_wsgi_module"),
+    ({"image_python_version": "three"}, "image_python_version"),
+    # the base image (the lab's stand-in or python:3.11-slim-bookworm) has Python 3.11
+    ({"image_python_version": "3.12"}, "image_python_version"),
 ]
 
 
@@ -321,12 +324,32 @@ def test_bad_input_fails_before_any_change(bad, variable, registry, base_image, 
     assert not cache.exists(), "the role wrote files before rejecting its input"
 
 
+def test_python_version_of_another_base_image_is_refused_naming_both(registry, base_image, tmp_path):
+    """image_python_version 3.12 on the 3.11 base image: refused before any change, naming both versions."""
+    cache = tmp_path / "cache"
+    # --check too: the check only reads, so it runs (and refuses) there as well
+    result = playbook("playbooks/build.yml", "--check", extra_vars={
+        "image_registry": f"{registry}/{NAMESPACE}",
+        "image_base_image": base_image,
+        "image_cache_dir": str(cache),
+        "image_colour": "orange",
+        "image_source_dir": str(REPO / "examples" / "blog"),
+        "image_python_version": "3.12",
+    })
+    assert result.rc != 0
+    for text in ("image_python_version is '3.12'", base_image, "Python 3.11"):
+        assert text in result.output, result.output[-2000:]
+    assert result.changed == 0
+    assert not cache.exists(), "the role wrote files before rejecting its input"
+
+
 def test_missing_include_is_refused_before_any_change(registry, base_image, tmp_path):
     """A requirements file naming a file that is not there (-r) stops the build, naming both."""
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("Django==5.2.19\n-r base.txt\n")
     cache = tmp_path / "cache"
-    result = playbook("playbooks/build.yml", extra_vars={
+    # --check too: the check only reads, so it runs (and refuses) there as well
+    result = playbook("playbooks/build.yml", "--check", extra_vars={
         "image_registry": f"{registry}/{NAMESPACE}", "image_base_image": base_image,
         "image_cache_dir": str(cache), "image_colour": "orange",
         "image_source_dir": str(REPO / "examples" / "blog"), "image_requirements_file": str(requirements)})

@@ -158,6 +158,29 @@ def test_bad_input_stops_before_any_change(lab, run, name, extra_vars, needle):
     assert (vm.container_state(), {h: running(h) for h in APP_HOSTS}) == before
 
 
+def test_release_for_another_python_stops_before_any_change(lab, run, tmp_path):
+    """A release whose manifest says Python 3.12 (the lab hosts' /usr/bin/python3 is 3.11):
+    the upgrade stops naming the release, both versions and the host, before any change.
+    The archive is a stand-in no step opens: the check runs before anything reads it."""
+    releases = tmp_path / "releases"
+    releases.mkdir()
+    archive = releases / "djangoops-blog-9.8-maroon.tar.gz"
+    archive.write_bytes(b"")
+    (releases / f"{archive.name}.json").write_text(json.dumps({
+        "name": "djangoops-blog", "version": "9.8", "colour": "maroon", "tag": "9.8-maroon",
+        "python_version": "3.12", "fingerprint": "0" * 20, "static_root": "/app/staticfiles",
+    }))
+    before = vm.container_state(), {h: running(h) for h in APP_HOSTS}
+    result = run("upgrade", image_version="9.8", image_colour="maroon", upgrade_build_release=False,
+                 image_release_dir=str(releases))
+    assert result.rc != 0, result.output[-3000:]
+    for text in ("djangoops-blog 9.8 maroon", "Python 3.12", "Python 3.11"):
+        assert text in result.output, result.output[-3000:]
+    assert any(h in result.output for h in APP_HOSTS), result.output[-3000:]
+    assert result.changed == 0, result.recap
+    assert (vm.container_state(), {h: running(h) for h in APP_HOSTS}) == before
+
+
 # -- upgrade and rollback ------------------------------------------------------------------
 
 def test_upgrade_orange_to_maroon_without_a_failed_request(lab, run):

@@ -493,6 +493,58 @@ def test_release_fingerprint_refuses_text_that_is_not_json():
         filters.release_fingerprint("{not json")
 
 
+# --- release_python_version and python_major_minor --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, version",
+    [
+        (None, ""),
+        ("", ""),
+        ("{}", ""),
+        ('{"python_version": null}', ""),
+        ("[1, 2]", ""),
+        ('{"name": "djangoops-blog", "python_version": "3.11"}', "3.11"),
+        ('{"python_version": "3.13.1"}', "3.13"),
+    ],
+)
+def test_release_python_version(text, version):
+    assert filters.release_python_version(text) == version
+
+
+def test_release_python_version_refuses_text_that_is_not_json():
+    with pytest.raises(AnsibleFilterError, match="not JSON"):
+        filters.release_python_version("{not json")
+
+
+def test_release_python_version_refuses_a_version_that_is_not_one():
+    with pytest.raises(AnsibleFilterError, match="not a Python version"):
+        filters.release_python_version('{"python_version": "three"}')
+
+
+@pytest.mark.parametrize(
+    "value, version",
+    [
+        (None, ""),
+        ("", ""),
+        ("3.11", "3.11"),
+        (" 3.11\n", "3.11"),
+        ("3.13.1", "3.13"),
+        ("3.14.0rc1", "3.14"),
+        ("3.09", "3.9"),
+        (3.12, "3.12"),
+    ],
+)
+def test_python_major_minor(value, version):
+    assert filters.python_major_minor(value) == version
+
+
+@pytest.mark.parametrize("value", ["3", "three", "3.x", "v3.11", "3.11 x"])
+def test_python_major_minor_refuses_what_is_not_a_version(value):
+    with pytest.raises(AnsibleFilterError, match="not a Python version"):
+        filters.python_major_minor(value)
+
+
 @pytest.mark.parametrize(
     "args, path",
     [
@@ -580,5 +632,5 @@ def test_the_script_variables_are_reserved_names():
 def test_filter_names():
     assert sorted(filters.FilterModule().filters()) == [
         "app_environment", "app_environment_names", "app_manage_commands", "k8s_job_pods_state",
-        "release_archive_path", "release_fingerprint",
+        "python_major_minor", "release_archive_path", "release_fingerprint", "release_python_version",
     ]
