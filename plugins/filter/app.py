@@ -321,30 +321,27 @@ def app_manage_commands(commands=None):
     return {"commands": argvs, "problems": problems, "marker": marker}
 
 
-def release_fingerprint(text):
-    """The build fingerprint in a release archive's sidecar JSON; empty when none."""
+def _release_manifest_field(text, field, who):
+    """One field of a release archive's sidecar JSON (its manifest); empty when none."""
     if not text:
         return ""
     try:
         manifest = json.loads(to_text(text))
     except ValueError as exc:
-        raise AnsibleFilterError(f"release_fingerprint: the release manifest is not JSON: {exc}") from exc
+        raise AnsibleFilterError(f"{who}: the release manifest is not JSON: {exc}") from exc
     if not isinstance(manifest, dict):
         return ""
-    return manifest.get("fingerprint") or ""
+    return manifest.get(field) or ""
+
+
+def release_fingerprint(text):
+    """The build fingerprint in a release archive's sidecar JSON; empty when none."""
+    return _release_manifest_field(text, "fingerprint", "release_fingerprint")
 
 
 def release_python_version(text):
     """The Python (major.minor) a release was built for, from its manifest; empty when none."""
-    if not text:
-        return ""
-    try:
-        manifest = json.loads(to_text(text))
-    except ValueError as exc:
-        raise AnsibleFilterError(f"release_python_version: the release manifest is not JSON: {exc}") from exc
-    if not isinstance(manifest, dict):
-        return ""
-    return python_major_minor(manifest.get("python_version") or "")
+    return python_major_minor(_release_manifest_field(text, "python_version", "release_python_version"))
 
 
 def python_major_minor(version):
