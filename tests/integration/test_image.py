@@ -307,6 +307,15 @@ BAD_INPUTS = [
 ]
 
 
+def assert_refused_before_any_change(result, cache: Path, *needles: str) -> None:
+    """The build stopped, its output names every needle, and nothing changed or was written."""
+    assert result.rc != 0
+    for text in needles:
+        assert text in result.output, result.output[-2000:]
+    assert result.changed == 0
+    assert not cache.exists(), "the role wrote files before rejecting its input"
+
+
 @pytest.mark.parametrize(("bad", "variable"), BAD_INPUTS, ids=[b[1] + "-" + str(i) for i, b in enumerate(BAD_INPUTS)])
 def test_bad_input_fails_before_any_change(bad, variable, registry, base_image, tmp_path):
     cache = tmp_path / "cache"
@@ -318,10 +327,7 @@ def test_bad_input_fails_before_any_change(bad, variable, registry, base_image, 
         "image_source_dir": str(REPO / "examples" / "blog"),
     }
     result = playbook("playbooks/build.yml", extra_vars={**good, **bad})
-    assert result.rc != 0
-    assert variable in result.output, result.output[-2000:]
-    assert result.changed == 0
-    assert not cache.exists(), "the role wrote files before rejecting its input"
+    assert_refused_before_any_change(result, cache, variable)
 
 
 def test_python_version_of_another_base_image_is_refused_naming_both(registry, base_image, tmp_path):
@@ -336,11 +342,7 @@ def test_python_version_of_another_base_image_is_refused_naming_both(registry, b
         "image_source_dir": str(REPO / "examples" / "blog"),
         "image_python_version": "3.12",
     })
-    assert result.rc != 0
-    for text in ("image_python_version is '3.12'", base_image, "Python 3.11"):
-        assert text in result.output, result.output[-2000:]
-    assert result.changed == 0
-    assert not cache.exists(), "the role wrote files before rejecting its input"
+    assert_refused_before_any_change(result, cache, "image_python_version is '3.12'", base_image, "Python 3.11")
 
 
 def test_missing_include_is_refused_before_any_change(registry, base_image, tmp_path):
@@ -353,11 +355,7 @@ def test_missing_include_is_refused_before_any_change(registry, base_image, tmp_
         "image_registry": f"{registry}/{NAMESPACE}", "image_base_image": base_image,
         "image_cache_dir": str(cache), "image_colour": "orange",
         "image_source_dir": str(REPO / "examples" / "blog"), "image_requirements_file": str(requirements)})
-    assert result.rc != 0
-    assert "image_requirements_file" in result.output and str(tmp_path / "base.txt") in result.output, \
-        result.output[-2000:]
-    assert result.changed == 0
-    assert not cache.exists(), "the role wrote files before rejecting its input"
+    assert_refused_before_any_change(result, cache, "image_requirements_file", str(tmp_path / "base.txt"))
 
 
 def test_missing_source_dir_is_refused_before_any_change(registry, base_image, tmp_path):
@@ -368,10 +366,7 @@ def test_missing_source_dir_is_refused_before_any_change(registry, base_image, t
     result = playbook("-i", str(inventory), "playbooks/build.yml", extra_vars={
         "image_registry": f"{registry}/{NAMESPACE}", "image_base_image": base_image,
         "image_cache_dir": str(cache), "image_colour": "orange"})
-    assert result.rc != 0
-    assert "image_source_dir is not set" in result.output, result.output[-2000:]
-    assert result.changed == 0
-    assert not cache.exists(), "the role wrote files before rejecting its input"
+    assert_refused_before_any_change(result, cache, "image_source_dir is not set")
 
 
 def test_ansible_doc_shows_every_argument():
