@@ -186,3 +186,54 @@ def test_a_failing_command_stops_with_its_name_and_error(project, stdin):
     assert "No fixture named 'no-such-fixture'" in result["failed"]["error"]
     assert [c["command"] for c in result["commands"]] == ["check"]  # the one after never ran
     assert SECRET not in proc.stdout + proc.stderr  # the environment is never printed
+
+
+class FakeClock:
+    """A clock that moves only when slept on."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.slept = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def _failing(times):
+    calls = []
+
+    def connect():
+        calls.append(1)
+        if len(calls) <= times:
+            raise ConnectionError("connection timeout expired")
+    return connect, calls
+
+
+def test_the_database_is_waited_for_until_it_answers():
+    clock = FakeClock()
+    connect, calls = _failing(3)
+    tries = F["wait_for_database"](connect, 30, ConnectionError, clock, clock.sleep)
+    assert tries == 4 and len(calls) == 4
+    assert clock.slept == [2.0, 2.0, 2.0]
+
+
+def test_a_database_that_never_answers_fails_once_the_wait_is_over():
+    clock = FakeClock()
+    connect, calls = _failing(1000)
+    with pytest.raises(ConnectionError, match="timeout"):
+        F["wait_for_database"](connect, 10, ConnectionError, clock, clock.sleep)
+    assert clock.now <= 10 and len(calls) == 6
+
+
+def test_other_errors_are_not_waited_on():
+    clock = FakeClock()
+
+    def connect():
+        raise KeyError("not a database error")
+    with pytest.raises(KeyError):
+        F["wait_for_database"](connect, 30, ConnectionError, clock, clock.sleep)
+    assert clock.slept == []

@@ -11,15 +11,36 @@ import io
 import json
 import os
 import sys
+import time
 import traceback
 
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.migrations.executor import MigrationExecutor
 
 # The most of a command's output kept in the JSON line (its end, where errors are).
 OUTPUT_LIMIT = 4000
+# Seconds to wait for the database to accept a connection when DJANGOOPS_DATABASE_WAIT
+# is not set: a database (or its Service) made seconds ago may not answer yet.
+DATABASE_WAIT = 90
+
+
+def wait_for_database(connect, wait, errors, clock, sleep, pause=2.0):
+    """Call connect() until it returns, for up to `wait` seconds: the number of tries.
+    The last error is raised once the time is up, so a wrong password or host still
+    fails the deploy, only later."""
+    deadline = clock() + wait
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            connect()
+            return tries
+        except errors:
+            if clock() + pause > deadline:
+                raise
+            sleep(pause)
 
 
 def superuser_action(user, password, reset):
@@ -69,6 +90,19 @@ def run_command(argv):
 
 
 result = {"changed": False, "changes": [], "notes": [], "commands": []}
+
+
+def connect_once():
+    connection = connections[DEFAULT_DB_ALIAS]
+    connection.close()
+    connection.ensure_connection()
+
+
+started = time.monotonic()
+tries = wait_for_database(connect_once, float(os.environ.get("DJANGOOPS_DATABASE_WAIT", DATABASE_WAIT)),
+                          DatabaseError, time.monotonic, time.sleep)
+if tries > 1:
+    result["notes"].append(f"the database answered after {tries} tries ({time.monotonic() - started:.0f} s)")
 
 executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
 plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
