@@ -62,6 +62,7 @@ DEFAULT_NAMES = {
 # runtime, the pod's name, the migration Job's superuser): no setting may be renamed to one.
 RESERVED_NAMES = (
     "DJANGO_SETTINGS_MODULE",
+    "DJANGOOPS_WSGI_APP",
     "STATIC_ROOT",
     "APP_VERSION",
     "APP_RELEASE_COLOUR",
@@ -82,7 +83,7 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # What each target adds: required, then optional.
 _TARGET_OPTIONS = {
-    "vms": (("database_host", "settings_module", "static_root", "version", "colour"), ("names",)),
+    "vms": (("database_host", "settings_module", "wsgi_app", "static_root", "version", "colour"), ("names",)),
     "kubernetes": (
         ("database_host", "gunicorn_workers", "gunicorn_threads", "gunicorn_timeout", "gunicorn_graceful_timeout"),
         ("database_url", "names"),
@@ -225,6 +226,8 @@ def app_environment(settings, target, **options):
         # The image sets these itself; a VM reads them from the release.
         config.update({
             "DJANGO_SETTINGS_MODULE": options["settings_module"],
+            # djangoops_health hands every request but its probes to this callable.
+            "DJANGOOPS_WSGI_APP": options["wsgi_app"],
             "STATIC_ROOT": options["static_root"],
             "APP_VERSION": str(options["version"]),
             "APP_RELEASE_COLOUR": options["colour"],

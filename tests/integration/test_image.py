@@ -147,6 +147,14 @@ def test_image_serves_its_colour_and_host_and_tracks_the_database(
         assert f'data-served-by="{hostname}"' in home.text
         assert home.headers.get("X-Served-By") == hostname
         assert _wait_http(f"{base}/readyz").status_code == 200
+        # The collection's own probes (djangoops_health in front of the blog): a probe's Host
+        # (a pod's IP) need not be in ALLOWED_HOSTS.
+        probe = {"Host": "10.42.0.99:8000"}
+        assert requests.get(f"{base}/", headers=probe, timeout=10).status_code == 400
+        live = requests.get(f"{base}/_djangoops/live", headers=probe, timeout=10)
+        assert (live.status_code, live.text) == (200, "live\n")
+        ready = requests.get(f"{base}/_djangoops/ready", headers=probe, timeout=10)
+        assert (ready.status_code, ready.text) == (200, "ready\n")
 
         # Never root, and no secret baked into the image.
         assert app.exec_run("id -u").output.strip() == b"10001"
@@ -156,6 +164,9 @@ def test_image_serves_its_colour_and_host_and_tracks_the_database(
         db.stop(timeout=10)
         assert _wait_http(f"{base}/readyz", want=503, timeout=30).status_code == 503
         assert requests.get(f"{base}/healthz", timeout=10).status_code == 200
+        down = requests.get(f"{base}/_djangoops/ready", headers=probe, timeout=30)
+        assert down.status_code == 503 and "'default'" in down.text, down.text
+        assert requests.get(f"{base}/_djangoops/live", headers=probe, timeout=10).status_code == 200
     finally:
         for container in (app, db):
             if container is not None:

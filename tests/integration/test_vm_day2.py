@@ -260,8 +260,10 @@ def test_release_failing_its_health_check_is_rolled_back(lab, run, broken_releas
         # built by the fixture: without upgrade_build_release=false the play would build
         # 1.1-purple again from the default (sound) source
         with traffic.operation():
+            # the blog's own /readyz, which purple breaks (the collection's probe would pass:
+            # its database answers)
             result = run("upgrade", image_version=version, image_colour=colour, upgrade_build_release=False,
-                         rolling_upgrade_ready_timeout=10)
+                         rolling_upgrade_ready_timeout=10, app_ready_path="/readyz")
         time.sleep(2)
     assert result.rc != 0, result.output[-4000:]
     assert "failed its" in result.output and "health check" in result.output, result.output[-4000:]

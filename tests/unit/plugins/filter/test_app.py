@@ -33,6 +33,7 @@ def settings(**changes):
 VMS = {
     "database_host": "10.0.0.5",
     "settings_module": "mysite.settings",
+    "wsgi_app": "mysite.wsgi:application",
     "static_root": "/opt/djangoops-blog/current/static",
     "version": "1.0",
     "colour": "orange",
@@ -174,6 +175,7 @@ def test_vms_environment():
         "CSRF_TRUSTED_ORIGINS": "",
         "STATIC_URL": "/static/",
         "DJANGO_SETTINGS_MODULE": "mysite.settings",
+        "DJANGOOPS_WSGI_APP": "mysite.wsgi:application",
         "STATIC_ROOT": "/opt/djangoops-blog/current/static",
         "APP_VERSION": "1.0",
         "APP_RELEASE_COLOUR": "orange",
