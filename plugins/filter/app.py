@@ -39,7 +39,19 @@ _SETTINGS = (
 )
 
 # Settings that may be left out: the defaults they take.
-_OPTIONAL_SETTINGS = {"extra_secrets": {}}
+_OPTIONAL_SETTINGS = {"extra_secrets": {}, "media_bucket": {}}
+
+# Uploads in a bucket (the media_bucket setting, the app role's app_media_bucket*): its keys,
+# the variable each goes to (read by djangoops_settings), and which are secrets.
+_MEDIA_KEYS = {
+    "bucket": ("DJANGOOPS_MEDIA_BUCKET", False),
+    "endpoint_url": ("DJANGOOPS_MEDIA_ENDPOINT_URL", False),
+    "region": ("DJANGOOPS_MEDIA_REGION", False),
+    "location": ("DJANGOOPS_MEDIA_LOCATION", False),
+    "public_url": ("DJANGOOPS_MEDIA_PUBLIC_URL", False),
+    "access_key": ("DJANGOOPS_MEDIA_ACCESS_KEY", True),
+    "secret_key": ("DJANGOOPS_MEDIA_SECRET_KEY", True),
+}
 
 # The environment variable the app reads each setting from, by default (the sample blog's
 # names). The filter's names option (the app role's app_environment_names) renames them.
@@ -70,6 +82,8 @@ RESERVED_NAMES = (
     "WEB_CONCURRENCY",
     "GUNICORN_CMD_ARGS",
     "POD_NAME",
+    "DJANGOOPS_PROJECT_SETTINGS",
+    *(name for name, _ in _MEDIA_KEYS.values()),
     "DJANGOOPS_SUPERUSER_NAME",
     "DJANGOOPS_SUPERUSER_EMAIL",
     "DJANGOOPS_SUPERUSER_PASSWORD",
@@ -251,6 +265,22 @@ def app_environment(settings, target, **options):
         else:
             secrets[names["db_password"]] = settings["database_password"]
             secrets[names["database_url"]] = built_url
+    media = settings.get("media_bucket") or {}
+    unknown = sorted(set(media) - set(_MEDIA_KEYS))
+    if unknown:
+        raise AnsibleFilterError(f"app_environment: media_bucket: unknown key {', '.join(unknown)}")
+    if media.get("bucket"):
+        # djangoops_settings (beside the project's code) lays the bucket over the project's
+        # settings; the image names the project's module itself, a VM reads it from here.
+        config["DJANGO_SETTINGS_MODULE"] = "djangoops_settings"
+        if target == "vms":
+            config["DJANGOOPS_PROJECT_SETTINGS"] = options["settings_module"]
+        for key, (name, secret) in _MEDIA_KEYS.items():
+            value = str(media.get(key) or "")
+            if secret:
+                secrets[name] = value
+            elif value:
+                config[name] = value
     # Last, so it may replace any setting above (as combine() did).
     for key, value in extra.items():
         config[key] = value

@@ -34,6 +34,7 @@ ETCD_PEER_PORT=12380
 CM_PORT=20257
 SCHED_PORT=20259
 REGISTRY_PORT=5000                            # docker-registry on 127.0.0.1:5000 (host)
+S3_PORT=7070                                  # versitygw on 127.0.0.1:7070 (tests/harness/s3-up)
 PAUSE_IMAGE=registry.k8s.io/pause:3.10.1
 COREDNS_IMAGE=registry.k8s.io/coredns/coredns:v1.14.4
 METRICS_IMAGE=registry.k8s.io/metrics-server/metrics-server:v0.8.0

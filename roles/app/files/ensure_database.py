@@ -98,6 +98,33 @@ def connect_once():
     connection.ensure_connection()
 
 
+def fail(command, error, output="", step=None):
+    """Print a line naming the failed step (the management command by default), the JSON
+    line, and stop the deploy."""
+    result["changed"] = bool(result["changes"])
+    result["failed"] = {"command": command, "error": error, "output": tail(output)}
+    print(f"djangoops: {step or f'the management command {command!r}'} failed: {error}")
+    print(json.dumps(result))
+    sys.stdout.flush()
+    raise SystemExit(1)
+
+
+# Uploads go to a bucket (djangoops_settings): it must answer, with these credentials,
+# before anything changes. head_bucket, since a missing object and a missing bucket both
+# look like "not there" to the storage's exists().
+bucket = os.environ.get("DJANGOOPS_MEDIA_BUCKET", "")
+if bucket:
+    from django.core.files.storage import default_storage
+
+    try:
+        default_storage.connection.meta.client.head_bucket(Bucket=default_storage.bucket_name)
+    except Exception as exc:  # noqa: BLE001 - any failure stops the deploy, named
+        where = os.environ.get("DJANGOOPS_MEDIA_ENDPOINT_URL") or "AWS S3"
+        fail("head_bucket", step="the media bucket check", error=
+             f"the bucket {bucket} at {where} does not answer with the credentials given "
+             f"(app_media_bucket, app_media_bucket_endpoint_url, app_media_bucket_access_key, "
+             f"app_media_bucket_secret_key): {type(exc).__name__}: {exc}")
+
 started = time.monotonic()
 tries = wait_for_database(connect_once, float(os.environ.get("DJANGOOPS_DATABASE_WAIT", DATABASE_WAIT)),
                           DatabaseError, time.monotonic, time.sleep)
@@ -133,12 +160,7 @@ for argv in parse_commands(os.environ.get("DJANGOOPS_MANAGE_COMMANDS", "")):
     output, error = run_command(argv)
     command = " ".join(argv)
     if error is not None:
-        result["changed"] = bool(result["changes"])
-        result["failed"] = {"command": command, "error": error, "output": tail(output)}
-        print(f"djangoops: the management command '{command}' failed: {error}")
-        print(json.dumps(result))
-        sys.stdout.flush()
-        raise SystemExit(1)
+        fail(command, error, output)
     result["commands"].append({"command": command, "output": tail(output)})
     result["changes"].append(f"ran {command}")
 

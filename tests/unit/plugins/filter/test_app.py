@@ -636,3 +636,39 @@ def test_filter_names():
         "app_environment", "app_environment_names", "app_manage_commands", "k8s_job_pods_state",
         "python_major_minor", "release_archive_path", "release_fingerprint", "release_python_version",
     ]
+
+
+# --- app_environment: uploads in a bucket ----------------------------------------------
+
+MEDIA = {"bucket": "uploads", "endpoint_url": "http://10.0.0.1:7070", "region": "us-east-1", "location": "",
+         "public_url": "", "access_key": "AK", "secret_key": "SK"}
+
+
+def test_no_bucket_changes_nothing():
+    plain = filters.app_environment(settings(), "kubernetes", **K8S)
+    empty = filters.app_environment(settings(media_bucket=dict(MEDIA, bucket="")), "kubernetes", **K8S)
+    assert plain == empty
+    assert not [k for k in plain["config"] if k.startswith("DJANGOOPS_")]
+
+
+def test_a_bucket_lays_the_collections_settings_over_the_projects_with_secret_credentials():
+    env = filters.app_environment(settings(media_bucket=MEDIA), "kubernetes", **K8S)
+    assert env["config"]["DJANGO_SETTINGS_MODULE"] == "djangoops_settings"
+    assert "DJANGOOPS_PROJECT_SETTINGS" not in env["config"]  # the image names it
+    assert env["config"]["DJANGOOPS_MEDIA_BUCKET"] == "uploads"
+    assert env["config"]["DJANGOOPS_MEDIA_ENDPOINT_URL"] == "http://10.0.0.1:7070"
+    assert "DJANGOOPS_MEDIA_LOCATION" not in env["config"]  # empty values are left out
+    assert env["secrets"]["DJANGOOPS_MEDIA_ACCESS_KEY"] == "AK" and env["secrets"]["DJANGOOPS_MEDIA_SECRET_KEY"] == "SK"
+    assert "AK" not in env["config"].values() and "SK" not in env["config"].values()
+    vms = filters.app_environment(settings(media_bucket=MEDIA), "vms", **VMS)
+    assert vms["config"]["DJANGOOPS_PROJECT_SETTINGS"] == "mysite.settings"
+
+
+def test_media_names_are_the_collections_own():
+    names = filters.app_environment_names({"secret_key": "DJANGOOPS_MEDIA_BUCKET"})
+    assert names["problems"] and "sets itself" in names["problems"][0]
+
+
+def test_an_unknown_media_key_is_refused():
+    with pytest.raises(AnsibleFilterError, match="media_bucket: unknown key bucket_name"):
+        filters.app_environment(settings(media_bucket={"bucket_name": "x"}), "kubernetes", **K8S)
