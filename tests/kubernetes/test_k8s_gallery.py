@@ -1,14 +1,19 @@
 """A team's own project on Kubernetes: examples/gallery (Django 6 on Python 3.13, settings
 read from GALLERY_* names, its own STATIC_ROOT, no health endpoints, requirements split
-with -r and -c, a command that must run after migrate, its own admin from a fixture),
-deployed with its own inventory (examples/gallery-ops/kubernetes) and nothing else: no
-extra variables, the project untouched. One deployment for the whole module.
+with -r and -c, a command that must run after migrate, its own admin from a fixture,
+image uploads), deployed with its own inventory (examples/gallery-ops/kubernetes) and
+nothing else: no extra variables, the project untouched. Uploads go to a bucket on the
+test stack's S3 server (versitygw) through django-storages. One deployment for the module.
 """
 
 from __future__ import annotations
 
 import re
+import struct
 import sys
+import time
+import uuid
+import zlib
 from pathlib import Path
 
 import pytest
@@ -18,6 +23,7 @@ from k8s import kubectl, kubectl_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from ansible_run import playbook  # noqa: E402
+from loadgen import Load  # noqa: E402
 
 INVENTORY = "examples/gallery-ops/kubernetes"
 NS = "djangoops-gallery"
@@ -25,8 +31,62 @@ APP = "djangoops-gallery"
 CURATOR = ("curator", "curator-sample-password")  # the project's fixture, not the collection's
 
 
-def deploy(*flags: str):
-    return playbook("-i", INVENTORY, *flags, "deploy.yml", timeout=1500)
+def deploy(*flags: str, playbook_path: str = "deploy.yml", **extra):
+    return playbook("-i", INVENTORY, *flags, playbook_path, extra_vars=extra or None, timeout=1500)
+
+
+def tiny_png(seed: int) -> bytes:
+    """A valid 1x1 PNG whose one pixel depends on seed (so each upload is its own file)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    pixel = bytes([0, seed % 256, (seed // 256) % 256, 7])
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(pixel)) + chunk(b"IEND", b""))
+
+
+def curator_session(url: str) -> requests.Session:
+    session = requests.Session()
+    login = session.get(url + "/admin/login/", timeout=15)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text).group(1)
+    done = session.post(url + "/admin/login/?next=/admin/", allow_redirects=False, timeout=30,
+                        data={"csrfmiddlewaretoken": token, "username": CURATOR[0], "password": CURATOR[1],
+                              "next": "/admin/"}, headers={"Referer": url + "/admin/login/"})
+    assert done.status_code == 302 and "sessionid" in session.cookies, done.status_code
+    return session
+
+
+def upload(url: str, title: str, png: bytes) -> str:
+    """Upload png through the site as the curator; the photo page's path."""
+    session = curator_session(url)
+    form = session.get(url + "/upload/", timeout=15)
+    assert form.status_code == 200, form.status_code
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
+    done = session.post(url + "/upload/", allow_redirects=False, timeout=30, headers={"Referer": url + "/upload/"},
+                        data={"csrfmiddlewaretoken": token, "title": title},
+                        files={"image": (f"{title}.png", png, "image/png")})
+    assert done.status_code == 302 and done.headers["Location"].startswith("/photos/"), (done.status_code, done.text[-800:])
+    return done.headers["Location"]
+
+
+def served_image(url: str, page: str) -> tuple[str, bytes]:
+    """The photo page's image link (signed, on the bucket) and what it answers."""
+    html = requests.get(url + page, timeout=15)
+    assert html.status_code == 200, html.status_code
+    link = re.search(r'data-url="([^"]+)"', html.text).group(1).replace("&amp;", "&")
+    got = requests.get(link, timeout=15)
+    assert got.status_code == 200, (link, got.status_code, got.text[:300])
+    return link, got.content
+
+
+def storage_has(pod: str, name: str) -> str:
+    return kubectl("-n", NS, "exec", pod, "--", "python", "manage.py", "shell", "-c",
+                   f"from django.core.files.storage import default_storage as s; print(s.exists({name!r}))").split()[-1]
+
+
+def web_pods() -> list[str]:
+    return [p["metadata"]["name"] for p in kubectl_json("-n", NS, "get", "pods", "-l",
+                                                        "app.kubernetes.io/component=web")["items"]
+            if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")]
 
 
 @pytest.fixture(scope="module")
@@ -59,13 +119,7 @@ def test_its_pages_answer_from_its_own_database_after_its_own_command(gallery):
 
 
 def test_its_own_admin_from_its_fixture_logs_in_and_no_other_is_made(gallery):
-    session = requests.Session()
-    login = session.get(gallery["url"] + "/admin/login/", timeout=15)
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text).group(1)
-    done = session.post(gallery["url"] + "/admin/login/?next=/admin/", allow_redirects=False, timeout=30,
-                        data={"csrfmiddlewaretoken": token, "username": CURATOR[0], "password": CURATOR[1],
-                              "next": "/admin/"}, headers={"Referer": gallery["url"] + "/admin/login/"})
-    assert done.status_code == 302 and "sessionid" in session.cookies, done.status_code
+    curator_session(gallery["url"])
     users = kubectl("-n", NS, "exec", f"deploy/{APP}", "--", "python", "manage.py", "shell", "-c",
                     "from django.contrib.auth.models import User; print(sorted(User.objects.values_list('username', flat=True)))")
     assert users.strip().splitlines()[-1] == "['curator']"
@@ -90,3 +144,55 @@ def test_python_3_13_django_6_and_settings_by_the_projects_names(gallery):
     secret = next(s for s in kubectl_json("-n", NS, "get", "secrets")["items"]
                   if s["metadata"]["name"].startswith(f"{APP}-env-"))["data"]
     assert {"GALLERY_SECRET_KEY", "GALLERY_DATABASE_URL"} <= set(secret)
+
+
+def test_an_upload_is_in_the_bucket_for_every_pod_and_outlives_an_upgrade_and_a_rollback(gallery):
+    """An image uploaded through one pod is stored in the bucket (django-storages, laid over
+    the project's FileSystemStorage by the collection), every pod finds it, its signed link
+    answers with the same bytes; the upgrade to maroon under load (real pages: the list and
+    the photo's page) loses no request, and the upload is still served after it and after
+    the rollback."""
+    url = gallery["url"]
+    png = tiny_png(int(time.time()))
+    title = f"upload-{uuid.uuid4().hex[:8]}"
+    page = upload(url, title, png)
+    link, body = served_image(url, page)
+    assert body == png
+    assert "/djangoops-gallery-media/photos/" in link and "X-Amz-Signature=" in link, link
+    name = link.split("/djangoops-gallery-media/", 1)[1].split("?", 1)[0]
+    pods = web_pods()
+    assert len(pods) >= 2, pods
+    assert {pod: storage_has(pod, name) for pod in pods} == {pod: "True" for pod in pods}
+
+    load = Load(url, rate=15, paths=["/", page], max_requests=10**6, max_seconds=1200).start()
+    time.sleep(3)
+    try:
+        with load.operation():
+            upgraded = deploy(playbook_path="playbooks/upgrade.yml", image_colour="maroon")
+        time.sleep(3)
+    finally:
+        stats = load.stop()
+    assert upgraded.rc == 0, upgraded.output[-5000:]
+    assert stats.failed == 0, stats.failures[:5]
+    stats.assert_clean()
+    assert served_image(url, page)[1] == png
+
+    rolled = deploy(playbook_path="playbooks/rollback.yml")
+    assert rolled.rc == 0, rolled.output[-5000:]
+    assert served_image(url, page)[1] == png
+    assert title in requests.get(url + "/", timeout=15).text
+
+
+def test_a_bucket_the_pods_cannot_reach_stops_the_migration_job_before_any_pod_changes(gallery):
+    """The controller reaches the bucket, the pods do not (a wrong app_media_bucket_endpoint_url):
+    the migration Job's bucket check fails, naming the bucket, and the Deployment is not changed."""
+    before = kubectl_json("-n", NS, "get", "deployment", APP)
+    result = deploy(app_media_bucket_endpoint_url="http://10.213.99.1:7079")  # nothing listens there
+    assert result.rc != 0
+    flat = " ".join(result.output.split())
+    assert "the media bucket check failed" in flat and "djangoops-gallery-media" in flat, flat[-3000:]
+    assert "running release keeps serving" in flat
+    after = kubectl_json("-n", NS, "get", "deployment", APP)
+    assert after["metadata"]["generation"] == before["metadata"]["generation"]
+    assert after["spec"]["template"] == before["spec"]["template"]
+    assert requests.get(gallery["url"] + "/", timeout=15).status_code == 200
