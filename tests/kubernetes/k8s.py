@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
@@ -28,3 +31,23 @@ def kubectl(*args: str, stdin: str | None = None, check: bool = True, timeout: i
 
 def kubectl_json(*args: str) -> dict:
     return json.loads(kubectl(*args, "-o", "json"))
+
+
+def site_url(output: str) -> str:
+    """The address a deploy printed ("The app answers at http://.../")."""
+    match = re.search(r"The app answers at (http://\S+/)", output)
+    assert match, output[-3000:]
+    return match.group(1)
+
+
+@contextmanager
+def fresh_deployment(namespace: str, deploy: Callable) -> Iterator[tuple]:
+    """deploy() into namespace made anew (a module's one deployment): yields its result and
+    the address it printed; the namespace is deleted afterwards, without waiting."""
+    kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait=true", "--timeout=180s", timeout=200)
+    first = deploy()
+    assert first.rc == 0, first.output[-5000:]
+    try:
+        yield first, site_url(first.output)
+    finally:
+        kubectl("delete", "namespace", namespace, "--wait=false", check=False)

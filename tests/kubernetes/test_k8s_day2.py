@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from k8s import eventually, kubectl, kubectl_json
+from k8s import eventually, fresh_deployment, kubectl, kubectl_json
 from test_k8s_deploy import LOAD_RATE, TLS, Browser, create_post, post_path  # noqa: F401  (Browser used by create_post)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
@@ -51,13 +51,8 @@ def run(pb: str, **extra):
 
 @pytest.fixture(scope="module")
 def url():
-    kubectl("delete", "namespace", NS, "--ignore-not-found", "--wait=true", "--timeout=180s", timeout=200)
-    first = run("deploy.yml", image_colour="orange")
-    assert first.rc == 0, first.output[-5000:]
-    match = re.search(r"The app answers at (http://\S+/)", first.output)
-    assert match, first.output[-3000:]
-    yield match.group(1)
-    kubectl("delete", "namespace", NS, "--wait=false", check=False)
+    with fresh_deployment(NS, lambda: run("deploy.yml", image_colour="orange")) as (_, address):
+        yield address
 
 
 def real_pages(url: str) -> list[str]:

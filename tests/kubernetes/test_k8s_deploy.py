@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from k8s import KUBECTL, eventually, kubectl, kubectl_json
+from k8s import KUBECTL, eventually, fresh_deployment, kubectl, kubectl_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from ansible_run import REPO, playbook  # noqa: E402
@@ -46,13 +46,8 @@ def deploy(*flags: str, **extra):
 
 @pytest.fixture(scope="module")
 def deployed():
-    kubectl("delete", "namespace", NS, "--ignore-not-found", "--wait=true", "--timeout=180s", timeout=200)
-    first = deploy()
-    assert first.rc == 0, first.output[-5000:]
-    match = re.search(r"The app answers at (http://\S+/)", first.output)
-    assert match, first.output[-3000:]
-    yield {"first": first, "url": match.group(1)}
-    kubectl("delete", "namespace", NS, "--wait=false", check=False)
+    with fresh_deployment(NS, deploy) as (first, address):
+        yield {"first": first, "url": address}
 
 
 class Browser:

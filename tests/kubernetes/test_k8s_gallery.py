@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from k8s import kubectl, kubectl_json
+from k8s import fresh_deployment, kubectl, kubectl_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from ansible_run import playbook  # noqa: E402
@@ -91,13 +91,8 @@ def web_pods() -> list[str]:
 
 @pytest.fixture(scope="module")
 def gallery():
-    kubectl("delete", "namespace", NS, "--ignore-not-found", "--wait=true", "--timeout=180s", timeout=200)
-    first = deploy()
-    assert first.rc == 0, first.output[-5000:]
-    match = re.search(r"The app answers at (http://\S+/)", first.output)
-    assert match, first.output[-3000:]
-    yield {"first": first, "url": match.group(1).rstrip("/")}
-    kubectl("delete", "namespace", NS, "--wait=false", check=False)
+    with fresh_deployment(NS, deploy) as (first, address):
+        yield {"first": first, "url": address.rstrip("/")}
 
 
 def test_its_pages_answer_from_its_own_database_after_its_own_command(gallery):
