@@ -83,7 +83,7 @@ RESERVED_NAMES = (
     "GUNICORN_CMD_ARGS",
     "POD_NAME",
     "DJANGOOPS_PROJECT_SETTINGS",
-    *(name for name, _ in _MEDIA_KEYS.values()),
+    *(entry[0] for entry in _MEDIA_KEYS.values()),
     "DJANGOOPS_SUPERUSER_NAME",
     "DJANGOOPS_SUPERUSER_EMAIL",
     "DJANGOOPS_SUPERUSER_PASSWORD",
