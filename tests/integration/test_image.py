@@ -369,6 +369,44 @@ def test_missing_include_is_refused_before_any_change(registry, base_image, tmp_
     assert_refused_before_any_change(result, cache, "image_requirements_file", str(tmp_path / "base.txt"))
 
 
+def test_settings_module_that_does_not_import_is_named_and_nothing_is_pushed(build_vars, registry, tmp_path):
+    """image_settings_module naming no module: the build stops at its import, the message names
+    the variable and Python's own error, and no image of that tag exists or reached the registry."""
+    cache = tmp_path / "cache"
+    result = playbook("playbooks/build.yml", extra_vars={
+        **{k: build_vars[k] for k in ("image_registry", "image_base_image", "image_source_dir",
+                                      "image_wheel_cache_dir")},
+        "image_cache_dir": str(cache), "image_colour": "teal", "image_version": "no-settings",
+        "image_release": False, "image_settings_module": "mysite.no_such_settings"})
+    assert result.rc != 0
+    flat = " ".join(result.output.split())
+    assert "image_settings_module 'mysite.no_such_settings' does not import" in flat.replace("''", "'"), flat[-3000:]
+    assert "ModuleNotFoundError: No module named" in flat
+    tags = requests.get(f"http://{registry}/v2/{NAMESPACE}/djangoops-blog/tags/list", timeout=10).json()
+    assert "no-settings-teal" not in (tags.get("tags") or [])
+    local = subprocess.run(["docker", "image", "inspect", f"{registry}/{NAMESPACE}/djangoops-blog:no-settings-teal"],
+                           capture_output=True, check=False)
+    assert local.returncode != 0, "a failed build left an image behind"
+
+
+def test_requirement_with_no_wheel_is_named_before_any_build(build_vars, registry, tmp_path):
+    """sgmllib3k publishes only a source archive: the wheel download stops the run, naming the
+    package and the variable, before any context or image is made."""
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text((REPO / "examples/blog/requirements.txt").read_text() + "sgmllib3k==1.0.0\n")
+    cache = tmp_path / "cache"
+    result = playbook("playbooks/build.yml", extra_vars={
+        **{k: build_vars[k] for k in ("image_registry", "image_base_image", "image_source_dir")},
+        "image_cache_dir": str(cache), "image_wheel_cache_dir": str(tmp_path / "wheels"),
+        "image_colour": "teal", "image_requirements_file": str(requirements)})
+    flat = " ".join(result.output.split())
+    assert result.rc != 0
+    assert "image_requirements_file" in flat and "no wheel for Python 3.11" in flat, flat[-3000:]
+    assert "for sgmllib3k==1.0.0" in flat
+    assert result.changed == 0
+    assert not cache.exists(), "a build context was made"
+
+
 def test_missing_source_dir_is_refused_before_any_change(registry, base_image, tmp_path):
     """Without the lab inventory (which names examples/blog) nothing names a project."""
     inventory = tmp_path / "inventory.yml"

@@ -28,6 +28,10 @@ CASES = {
     "vault placeholder left in": ({"database_password": "CHANGE-ME"}, "database_password"),
     "image name unusable": ({"image_name": "Not/Valid Name"}, "image_name"),
     "listen address not an IP": ({"database_listen_address": "db.example"}, "database_listen_address"),
+    "health path without a leading slash": ({"app_health_path": "healthz"}, "app_health_path"),
+    "ready path with a space": ({"app_ready_path": "/ready now"}, "app_ready_path"),
+    "environment name not a name": ({"app_environment_names": {"secret_key": "MY-SECRET"}}, "app_environment_names"),
+    "post-migrate command not a list": ({"app_manage_commands": "migrate --fake"}, "app_manage_commands"),
 }
 
 
