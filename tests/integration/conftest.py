@@ -5,10 +5,12 @@ test_vm_day2 upgrades, scales and tears it down)."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import boto3
 import requests
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -110,3 +112,27 @@ def lab_deployed(lab_run):
     yield {"first": first, "second": second, "cold_s": cold, "noop_s": noop, "lab_up_s": lab_up_s}
     if not vm.keep_lab():
         lab_run("lab/lab_down.yml")
+
+
+# The S3 server of the test stack, for the bucket and static_assets roles' tests.
+@pytest.fixture(scope="session")
+def s3() -> dict:
+    """The S3 server of tests/harness/s3-up (started, and built the first time, if it does not
+    run): its credentials file as a dict, DJANGOOPS_S3_ENDPOINT, _ACCESS_KEY, _SECRET_KEY, _REGION."""
+    proc = subprocess.run([str(REPO / "tests" / "harness" / "s3-up")], capture_output=True, text=True,
+                          timeout=1800, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    env_file = proc.stdout.strip().splitlines()[-1]
+    pairs = (line.split("=", 1) for line in open(env_file, encoding="utf-8").read().splitlines() if "=" in line)
+    return dict(pairs)
+
+
+@pytest.fixture(scope="session")
+def client(s3):
+    return boto3.client(
+        "s3",
+        endpoint_url=s3["DJANGOOPS_S3_ENDPOINT"],
+        aws_access_key_id=s3["DJANGOOPS_S3_ACCESS_KEY"],
+        aws_secret_access_key=s3["DJANGOOPS_S3_SECRET_KEY"],
+        region_name=s3["DJANGOOPS_S3_REGION"],
+    )

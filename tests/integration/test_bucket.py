@@ -9,39 +9,14 @@ from __future__ import annotations
 
 import re
 import socket
-import subprocess
 import uuid
 
-import boto3
 import botocore.exceptions
 import pytest
 
 from ansible_run import REPO, PlaybookResult, playbook
 
 PLAYBOOK = "tests/integration/playbooks/bucket.yml"
-
-
-@pytest.fixture(scope="session")
-def s3() -> dict:
-    """The S3 server of tests/harness/s3-up (started, and built the first time, if it does not
-    run): its credentials file as a dict, DJANGOOPS_S3_ENDPOINT, _ACCESS_KEY, _SECRET_KEY, _REGION."""
-    proc = subprocess.run([str(REPO / "tests" / "harness" / "s3-up")], capture_output=True, text=True,
-                          timeout=1800, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    env_file = proc.stdout.strip().splitlines()[-1]
-    pairs = (line.split("=", 1) for line in open(env_file, encoding="utf-8").read().splitlines() if "=" in line)
-    return dict(pairs)
-
-
-@pytest.fixture(scope="session")
-def client(s3):
-    return boto3.client(
-        "s3",
-        endpoint_url=s3["DJANGOOPS_S3_ENDPOINT"],
-        aws_access_key_id=s3["DJANGOOPS_S3_ACCESS_KEY"],
-        aws_secret_access_key=s3["DJANGOOPS_S3_SECRET_KEY"],
-        region_name=s3["DJANGOOPS_S3_REGION"],
-    )
 
 
 @pytest.fixture

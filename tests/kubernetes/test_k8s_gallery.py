@@ -43,6 +43,25 @@ def served_image(url: str, page: str) -> tuple[str, bytes]:
     return link, got.content
 
 
+STATIC_BUCKET = "/djangoops-gallery-static/assets/"
+
+
+def stylesheet(html: str) -> str:
+    """The page's hashed stylesheet link: an absolute URL in the static files' bucket."""
+    css = re.search(r'href="(http://[^"]+/photos/gallery\.[0-9a-f]{12}\.css)"', html)
+    assert css and STATIC_BUCKET in css.group(1), html[:800]
+    return css.group(1)
+
+
+def served_css(html: str) -> tuple[str, str]:
+    """The stylesheet's link and body, fetched without keys, cacheable for ever."""
+    link = stylesheet(html)
+    asset = requests.get(link, timeout=15)
+    assert asset.status_code == 200, (link, asset.status_code)
+    assert "immutable" in asset.headers["Cache-Control"] and asset.headers["Content-Type"].startswith("text/css")
+    return link, asset.text
+
+
 def storage_has(pod: str, name: str) -> str:
     return kubectl("-n", NS, "exec", pod, "--", "python", "manage.py", "shell", "-c",
                    f"from django.core.files.storage import default_storage as s; print(s.exists({name!r}))").split()[-1]
@@ -62,15 +81,13 @@ def gallery():
 
 def test_its_pages_answer_from_its_own_database_after_its_own_command(gallery):
     """The home page reads the album that seed_albums (app_manage_commands) made after
-    migrate; its hashed stylesheet comes from the project's STATIC_ROOT under its own
-    STATIC_URL; a second deploy changes nothing."""
+    migrate; its hashed stylesheet, collected into the project's STATIC_ROOT, comes from
+    the static files' bucket (static_assets_bucket) without keys; a second deploy changes
+    nothing."""
     home = requests.get(gallery["url"] + "/", timeout=15)
     assert home.status_code == 200, home.text[-500:]
     assert '<h1 class="album">Featured photographs</h1>' in home.text
-    css = re.search(r'href="(/assets/photos/gallery\.[0-9a-f]{12}\.css)"', home.text)
-    assert css, home.text[:800]
-    asset = requests.get(gallery["url"] + css.group(1), timeout=15)
-    assert asset.status_code == 200 and "immutable" in asset.headers["Cache-Control"]
+    assert stylesheet(home.text) == served_css(home.text)[0]
     output = gallery["first"].output
     assert "ran seed_albums" in output and "ran loaddata curator" in output
     again = deploy()
@@ -99,7 +116,7 @@ def test_python_3_13_django_6_and_settings_by_the_projects_names(gallery):
     assert versions.strip() == "(3, 13) (6, 0)"
     config = next(c for c in kubectl_json("-n", NS, "get", "configmaps")["items"]
                   if c["metadata"]["name"].startswith(f"{APP}-config-"))["data"]
-    assert config["GALLERY_ALLOWED_HOSTS"] == "*" and config["GALLERY_STATIC_URL"] == "/assets/"
+    assert config["GALLERY_ALLOWED_HOSTS"] == "*" and config["GALLERY_STATIC_URL"].endswith(STATIC_BUCKET)
     assert "GALLERY_SECRET_KEY" not in config and "GALLERY_DATABASE_URL" not in config
     secret = next(s for s in kubectl_json("-n", NS, "get", "secrets")["items"]
                   if s["metadata"]["name"].startswith(f"{APP}-env-"))["data"]
@@ -136,10 +153,14 @@ def test_an_upload_is_in_the_bucket_for_every_pod_and_outlives_an_upgrade_and_a_
     assert stats.failed == 0, stats.failures[:5]
     stats.assert_clean()
     assert served_image(url, page)[1] == png
+    # the upgrade published maroon's static files next to orange's: both pages' files answer
+    assert "Upload the new release's static files to their bucket" in upgraded.output
+    served_css(requests.get(url + "/", timeout=15).text)
 
     rolled = deploy(playbook_path="playbooks/rollback.yml")
     assert rolled.rc == 0, rolled.output[-5000:]
     assert served_image(url, page)[1] == png
+    served_css(requests.get(url + "/", timeout=15).text)
     assert title in requests.get(url + "/", timeout=15).text
 
 
