@@ -97,7 +97,7 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # What each target adds: required, then optional.
 _TARGET_OPTIONS = {
-    "vms": (("database_host", "settings_module", "wsgi_app", "static_root", "version", "colour"), ("names",)),
+    "vms": (("database_host", "settings_module", "wsgi_app", "static_root", "version", "colour"), ("names", "lib_dir")),
     "kubernetes": (
         ("database_host", "gunicorn_workers", "gunicorn_threads", "gunicorn_timeout", "gunicorn_graceful_timeout"),
         ("database_url", "names"),
@@ -275,6 +275,10 @@ def app_environment(settings, target, **options):
         config["DJANGO_SETTINGS_MODULE"] = "djangoops_settings"
         if target == "vms":
             config["DJANGOOPS_PROJECT_SETTINGS"] = options["settings_module"]
+            if options.get("lib_dir"):
+                # where djangoops_settings is on a VM (the image has it in /app): manage.py
+                # runs and the migration step import it from there
+                config["PYTHONPATH"] = options["lib_dir"]
         for key, (name, secret) in _MEDIA_KEYS.items():
             value = str(media.get(key) or "")
             if secret:

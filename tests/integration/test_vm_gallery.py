@@ -1,12 +1,14 @@
-"""A team's own project on its own server: examples/gallery (Django 6, Python 3.13) on one
-Debian 13 host (a lab container from debian:trixie-slim) with PostgreSQL 17, deployed by
-the team's own site playbook (examples/gallery-ops/site.yml, the collection's roles one by
-one) from its own inventory (examples/gallery-ops/vms), with nothing else. One deployment
-for the module; the lab goes at the end."""
+"""A team's own project on its own servers: examples/gallery (Django 6, Python 3.13) on two
+Debian 13 hosts (lab containers from debian:trixie-slim), PostgreSQL 17 and NGINX on the
+first, Gunicorn on both, uploads in a bucket of the test stack's S3 server, deployed by the
+team's own site playbook (examples/gallery-ops/site.yml, the collection's roles one by one)
+from its own inventory (examples/gallery-ops/vms), with nothing else. One deployment for
+the module; the lab goes at the end."""
 
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 import uuid
 
@@ -21,6 +23,14 @@ INVENTORY = REPO / "examples" / "gallery-ops" / "vms"
 SITE = "examples/gallery-ops/site.yml"
 URL = "http://127.0.0.1:8082"
 PORT = 2221
+PORTS = {"gallery1": 2221, "gallery2": 2222}
+ADDRESSES = {"gallery1": "10.213.89.10", "gallery2": "10.213.89.11"}
+GATEWAY = "10.213.89.1"  # the lab network's, where tests/harness/s3-forward puts the S3 server
+BUCKET = "djangoops-gallery-vm-media"
+
+
+def s3_forward(*args: str) -> None:
+    subprocess.run([str(REPO / "tests" / "harness" / "s3-forward"), GATEWAY, *args], check=True, timeout=60)
 
 
 def site(**extra):
@@ -29,15 +39,18 @@ def site(**extra):
 
 @pytest.fixture(scope="module")
 def gallery():
+    s3_forward("stop")  # one left by an interrupted run
     vm.lab_down(INVENTORY)
     up = vm.lab_up(INVENTORY)
     assert up.rc == 0, up.output[-4000:]
+    s3_forward()
     try:
         first = site()
         assert first.rc == 0, first.output[-6000:]
         yield first
     finally:
         if not vm.keep_lab():
+            s3_forward("stop")
             vm.lab_down(INVENTORY)
 
 
@@ -62,20 +75,42 @@ def test_its_pages_static_files_and_admin_through_nginx(gallery):
     curator_session(URL)
 
 
-def test_an_upload_outlives_a_new_release_and_a_second_run_changes_nothing(gallery):
+def storage_has(host: str, name: str) -> str:
+    """What the project's default storage says about name on one app server."""
+    return vm.ssh_host(PORTS[host]).check_output(
+        "djangoops-gallery-manage shell -c %s",
+        f"from django.core.files.storage import default_storage as s; print(s.exists({name!r}))").split()[-1]
+
+
+def photo_link(base: str, page: str, host_header: str | None = None) -> str:
+    html = requests.get(base + page, timeout=15, headers={"Host": host_header} if host_header else {})
+    assert html.status_code == 200, (base, html.status_code)
+    return re.search(r'data-url="([^"]+)"', html.text).group(1).replace("&amp;", "&")
+
+
+def test_an_upload_is_in_the_bucket_for_both_servers_and_outlives_a_new_release(gallery):
+    """An image uploaded through NGINX lands in the bucket (django-storages, laid over the
+    project's FileSystemStorage): both app servers find it, each one's page links it
+    (signed) and the link answers the same bytes; after a new release too. A second run of
+    the site playbook changes nothing."""
     png = tiny_png(int(time.time()))
     page = upload(URL, f"vm-{uuid.uuid4().hex[:8]}", png)
-    html = requests.get(URL + page, timeout=15).text
-    link = re.search(r'data-url="([^"]+)"', html).group(1)
-    assert requests.get(URL + link, timeout=15).content == png
-    host = vm.ssh_host(PORT)
-    stored = "/var/lib/djangoops-gallery/media/" + link.split("/uploads/", 1)[1]
-    assert host.file(stored).exists and host.file(stored).user == "djangoops-gallery"
+    link = photo_link(URL, page)
+    assert f"http://{GATEWAY}:7070/{BUCKET}/photos/" in link and "X-Amz-Signature=" in link, link
+    assert requests.get(link, timeout=15).content == png
+    name = link.split(f"/{BUCKET}/", 1)[1].split("?", 1)[0]
+    assert {host: storage_has(host, name) for host in PORTS} == {host: "True" for host in PORTS}
+    for address in ADDRESSES.values():  # each server's Gunicorn, past NGINX
+        own = photo_link(f"http://{address}:8000", page, host_header="localhost")
+        assert requests.get(own, timeout=15).content == png
+    # nothing of it in the servers' uploads folder: the bucket holds it
+    assert not vm.ssh_host(PORT).file("/var/lib/djangoops-gallery/media/" + name).exists
 
     maroon = site(image_colour="maroon")
     assert maroon.rc == 0, maroon.output[-6000:]
-    assert "maroon" in host.check_output("readlink /opt/djangoops-gallery/current")
-    assert requests.get(URL + link, timeout=15).content == png
+    for port in PORTS.values():
+        assert "maroon" in vm.ssh_host(port).check_output("readlink /opt/djangoops-gallery/current")
+    assert requests.get(photo_link(URL, page), timeout=15).content == png
     again = site(image_colour="maroon")
     assert again.rc == 0 and again.changed == 0, [line for line in again.output.splitlines()
                                                   if line.startswith("changed:")]

@@ -664,6 +664,14 @@ def test_a_bucket_lays_the_collections_settings_over_the_projects_with_secret_cr
     assert vms["config"]["DJANGOOPS_PROJECT_SETTINGS"] == "mysite.settings"
 
 
+def test_on_vms_the_overlay_is_found_in_the_lib_dir_only_when_a_bucket_is_set():
+    """manage.py runs on a VM import djangoops_settings from the folder beside the releases."""
+    lib = {**VMS, "lib_dir": "/opt/blog/lib"}
+    assert filters.app_environment(settings(media_bucket=MEDIA), "vms", **lib)["config"]["PYTHONPATH"] == "/opt/blog/lib"
+    assert "PYTHONPATH" not in filters.app_environment(settings(), "vms", **lib)["config"]
+    assert "PYTHONPATH" not in filters.app_environment(settings(media_bucket=MEDIA), "vms", **VMS)["config"]
+
+
 def test_media_names_are_the_collections_own():
     names = filters.app_environment_names({"secret_key": "DJANGOOPS_MEDIA_BUCKET"})
     assert names["problems"] and "sets itself" in names["problems"][0]
