@@ -32,6 +32,16 @@ CASES = {
     "ready path with a space": ({"app_ready_path": "/ready now"}, "app_ready_path"),
     "environment name not a name": ({"app_environment_names": {"secret_key": "MY-SECRET"}}, "app_environment_names"),
     "post-migrate command not a list": ({"app_manage_commands": "migrate --fake"}, "app_manage_commands"),
+    "uploads bucket that does not answer": ({"app_media_bucket": "uploads-check", "bucket_endpoint_url": "http://127.0.0.1:9",
+                                             "bucket_access_key": "AK", "bucket_secret_key": "SK"}, "bucket_endpoint_url"),
+    "uploads bucket without a key": ({"app_media_bucket": "uploads-check", "bucket_endpoint_url": "http://127.0.0.1:7070",
+                                      "bucket_access_key": "", "bucket_secret_key": "SK"}, "bucket_access_key"),
+    # the test S3 server's own keys (tests/run reads them), so only the URL is wrong
+    "static files bucket with a relative URL": ({"static_assets_bucket": "static-check", "app_static_url": "/static/",
+                                                 "bucket_endpoint_url": "http://127.0.0.1:7070",
+                                                 "bucket_access_key": "{{ lookup('env', 'DJANGOOPS_S3_ACCESS_KEY') }}",
+                                                 "bucket_secret_key": "{{ lookup('env', 'DJANGOOPS_S3_SECRET_KEY') }}"},
+                                                "static_assets_bucket_url"),
 }
 
 
