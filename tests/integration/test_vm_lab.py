@@ -16,6 +16,7 @@ import pytest
 import requests
 
 import vm_helpers as vm
+from loadgen import Load
 
 pytestmark = pytest.mark.slow
 
@@ -259,9 +260,17 @@ def test_management_commands_run_once_per_release_and_list(converged, lab_run, h
 
 def test_a_failing_management_command_stops_before_any_instance_switches(converged, lab_run, hosts):
     """A changed list runs on the same release (the marker holds the list's hash): a command
-    that fails stops the play, named with its error; Gunicorn keeps serving untouched."""
+    that fails stops the play, named with its error; Gunicorn keeps serving untouched, and
+    real pages under load during the whole run never fail."""
     pids = _gunicorn_pids(hosts)
-    result = lab_run("deploy.yml", app_manage_commands=[["loaddata", "no-such-fixture"]])
+    traffic = Load(vm.LAB_URL, rate=20, paths=["/"], max_requests=20000, max_seconds=600).start()
+    try:
+        with traffic.operation():
+            result = lab_run("deploy.yml", app_manage_commands=[["loaddata", "no-such-fixture"]])
+    finally:
+        stats = traffic.stop()
+    assert stats.total >= 100 and stats.failed == 0, stats.summary()
+    traffic.assert_clean()
     assert result.rc != 0
     # short pieces: the YAML callback may quote the message (doubling its ' quotes) and fold it
     flat = " ".join(result.output.split())
