@@ -39,7 +39,10 @@ _SETTINGS = (
 )
 
 # Settings that may be left out: the defaults they take.
-_OPTIONAL_SETTINGS = {"extra_secrets": {}, "media_bucket": {}}
+# media_url: the project's MEDIA_URL, written when set; https: whether the site is served
+# over HTTPS (TLS ending at NGINX or the ingress), written as the secure-proxy switches
+# when it is true or false, left to the project when None.
+_OPTIONAL_SETTINGS = {"extra_secrets": {}, "media_bucket": {}, "media_url": "", "https": None}
 
 # Uploads in a bucket (the media_bucket setting, the app role's app_media_bucket*): its keys,
 # the variable each goes to (read by djangoops_settings), and which are secrets.
@@ -68,7 +71,13 @@ DEFAULT_NAMES = {
     "db_user": "DB_USER",
     "db_password": "DB_PASSWORD",
     "db_conn_max_age": "DB_CONN_MAX_AGE",
+    "media_url": "MEDIA_URL",
+    "https_redirect": "DJANGO_SECURE_SSL_REDIRECT",
+    "secure_cookies": "DJANGO_SECURE_COOKIES",
 }
+
+# Settings a project may not read at all: an empty name leaves them out of its environment.
+OPTIONAL_NAMES = ("media_url", "https_redirect", "secure_cookies")
 
 # Names the collection sets itself, on one target or the other (the release, the image's
 # runtime, the pod's name, the migration Job's superuser): no setting may be renamed to one.
@@ -153,13 +162,16 @@ def environment_names(names=None):
     resolved = dict(DEFAULT_NAMES)
     resolved.update((key, value) for key, value in names.items() if key in DEFAULT_NAMES)
     for key, value in resolved.items():
+        if key in OPTIONAL_NAMES and value == "":
+            continue
         if not _is_env_name(value):
-            problems.append(f"{key} is {value!r}, not an environment variable name ({ENV_NAME_PATTERN})")
+            problems.append(f"{key} is {value!r}, not an environment variable name ({ENV_NAME_PATTERN})"
+                            + (" or empty (the project reads none)" if key in OPTIONAL_NAMES else ""))
         elif value in RESERVED_NAMES:
             problems.append(f"{key} is {value}, a name the collection sets itself")
     by_name = {}
     for key, value in resolved.items():
-        if isinstance(value, str):
+        if isinstance(value, str) and value:
             by_name.setdefault(value, []).append(key)
     for value, keys in by_name.items():
         if len(keys) > 1:
@@ -231,6 +243,16 @@ def app_environment(settings, target, **options):
         names["csrf_trusted_origins"]: _join(settings["csrf_trusted_origins"]),
         names["static_url"]: settings["static_url"],
     }
+    media_url = settings.get("media_url") or ""
+    if media_url and names["media_url"]:
+        config[names["media_url"]] = media_url
+    https = settings.get("https")
+    if https is not None:
+        if not isinstance(https, bool):
+            raise AnsibleFilterError(f"app_environment: https must be true, false or None, not {https!r}")
+        for key in ("https_redirect", "secure_cookies"):
+            if names[key]:
+                config[names[key]] = str(https).lower()
     secrets = {names["secret_key"]: settings["secret_key"]}
     built_url = database_url(
         settings["database_user"], settings["database_password"], options["database_host"],

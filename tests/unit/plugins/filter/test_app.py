@@ -235,6 +235,8 @@ def test_default_names_are_the_blogs():
         "csrf_trusted_origins": "CSRF_TRUSTED_ORIGINS", "static_url": "STATIC_URL", "debug": "DEBUG",
         "db_host": "DB_HOST", "db_port": "DB_PORT", "db_name": "DB_NAME", "db_user": "DB_USER",
         "db_password": "DB_PASSWORD", "db_conn_max_age": "DB_CONN_MAX_AGE",
+        "media_url": "MEDIA_URL", "https_redirect": "DJANGO_SECURE_SSL_REDIRECT",
+        "secure_cookies": "DJANGO_SECURE_COOKIES",
     }
 
 
@@ -680,3 +682,42 @@ def test_media_names_are_the_collections_own():
 def test_an_unknown_media_key_is_refused():
     with pytest.raises(AnsibleFilterError, match="media_bucket: unknown key bucket_name"):
         filters.app_environment(settings(media_bucket={"bucket_name": "x"}), "kubernetes", **K8S)
+
+
+# --- app_environment: MEDIA_URL and the secure-proxy switches, by the project's names ----
+
+def test_media_url_and_https_are_left_out_unless_set():
+    """Deployments that set neither get the same environment as before (the ConfigMap's hash)."""
+    for target, options in (("vms", VMS), ("kubernetes", K8S)):
+        plain = filters.app_environment(settings(), target, **options)
+        unset = filters.app_environment(settings(media_url="", https=None), target, **options)
+        assert plain == unset
+        assert not {"MEDIA_URL", "DJANGO_SECURE_SSL_REDIRECT", "DJANGO_SECURE_COOKIES"} & set(plain["config"])
+
+
+@pytest.mark.parametrize("https", [True, False])
+def test_https_sets_both_switches_under_the_projects_names(https):
+    env = filters.app_environment(settings(https=https, media_url="/uploads/"), "kubernetes", **K8S)
+    word = "true" if https else "false"
+    assert env["config"]["DJANGO_SECURE_SSL_REDIRECT"] == word and env["config"]["DJANGO_SECURE_COOKIES"] == word
+    assert env["config"]["MEDIA_URL"] == "/uploads/"
+    named = filters.app_environment(settings(https=https, media_url="/uploads/"), "vms",
+                                    **dict(VMS, names={"https_redirect": "GALLERY_HTTPS", "secure_cookies": "",
+                                                       "media_url": "GALLERY_MEDIA_URL"}))
+    assert named["config"]["GALLERY_HTTPS"] == word and named["config"]["GALLERY_MEDIA_URL"] == "/uploads/"
+    assert not {"DJANGO_SECURE_SSL_REDIRECT", "DJANGO_SECURE_COOKIES", "MEDIA_URL"} & set(named["config"])
+
+
+def test_https_must_be_a_boolean():
+    with pytest.raises(AnsibleFilterError, match="https must be true, false or None"):
+        filters.app_environment(settings(https="yes"), "vms", **VMS)
+
+
+def test_only_the_optional_settings_may_have_no_name():
+    assert filters.app_environment_names({"media_url": "", "secure_cookies": "", "https_redirect": ""})["problems"] == []
+    problems = filters.app_environment_names({"secret_key": ""})["problems"]
+    assert problems and "secret_key is ''" in problems[0] and "or empty" not in problems[0]
+    problems = filters.app_environment_names({"media_url": "media-url"})["problems"]
+    assert problems and "or empty (the project reads none)" in problems[0]
+    # two optional settings may not share a name either
+    assert filters.app_environment_names({"https_redirect": "X_HTTPS", "secure_cookies": "X_HTTPS"})["problems"]
