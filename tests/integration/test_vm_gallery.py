@@ -18,6 +18,7 @@ import requests
 import vm_helpers as vm
 from ansible_run import REPO, playbook
 from gallery_client import curator_session, tiny_png, upload
+from loadgen import Load
 
 INVENTORY = REPO / "examples" / "gallery-ops" / "vms"
 SITE = "examples/gallery-ops/site.yml"
@@ -88,11 +89,40 @@ def photo_link(base: str, page: str, host_header: str | None = None) -> str:
     return re.search(r'data-url="([^"]+)"', html.text).group(1).replace("&amp;", "&")
 
 
-def test_an_upload_is_in_the_bucket_for_both_servers_and_outlives_a_new_release(gallery):
+def day2(name: str, **extra):
+    """One of the collection's day-2 playbooks (playbooks/<name>.yml) with the team's inventory."""
+    return playbook("-i", str(INVENTORY), f"playbooks/{name}.yml", extra_vars=extra or None)
+
+
+def under_load(paths: list[str], run):
+    """run() while real pages (the list and a photo's page, through NGINX) are loaded at 15/s:
+    its result, once the load covered it without a failed request."""
+    traffic = Load(URL, rate=15, paths=paths, max_requests=10**6, max_seconds=900).start()
+    time.sleep(2)
+    try:
+        with traffic.operation():
+            result = run()
+        time.sleep(2)
+    finally:
+        stats = traffic.stop()
+    assert result.rc == 0, result.output[-6000:]
+    assert stats.total >= 100 and stats.failed == 0, (stats.summary(), stats.failures[:5])
+    traffic.assert_clean()
+    return result
+
+
+def colours() -> set[str]:
+    """The colour of the release each server's `current` names."""
+    targets = [vm.ssh_host(port).check_output("readlink /opt/djangoops-gallery/current") for port in PORTS.values()]
+    return {next((c for c in ("orange", "maroon") if f"-{c}" in target), target) for target in targets}
+
+
+def test_an_upload_is_in_the_bucket_for_both_servers_and_outlives_an_upgrade_and_a_rollback(gallery):
     """An image uploaded through NGINX lands in the bucket (django-storages, laid over the
     project's FileSystemStorage): both app servers find it, each one's page links it
-    (signed) and the link answers the same bytes; after a new release too. A second run of
-    the site playbook changes nothing."""
+    (signed) and the link answers the same bytes. The collection's upgrade.yml to maroon and
+    rollback.yml, with the team's inventory, lose no request under load, and the upload is
+    served after each. The team's site playbook then changes nothing."""
     png = tiny_png(int(time.time()))
     page = upload(URL, f"vm-{uuid.uuid4().hex[:8]}", png)
     link = photo_link(URL, page)
@@ -106,11 +136,14 @@ def test_an_upload_is_in_the_bucket_for_both_servers_and_outlives_a_new_release(
     # nothing of it in the servers' uploads folder: the bucket holds it
     assert not vm.ssh_host(PORT).file("/var/lib/djangoops-gallery/media/" + name).exists
 
-    maroon = site(image_colour="maroon")
-    assert maroon.rc == 0, maroon.output[-6000:]
-    for port in PORTS.values():
-        assert "maroon" in vm.ssh_host(port).check_output("readlink /opt/djangoops-gallery/current")
+    under_load(["/", page], lambda: day2("upgrade", image_colour="maroon"))
+    assert colours() == {"maroon"}
     assert requests.get(photo_link(URL, page), timeout=15).content == png
-    again = site(image_colour="maroon")
+
+    under_load(["/", page], lambda: day2("rollback"))
+    assert colours() == {"orange"}
+    assert requests.get(photo_link(URL, page), timeout=15).content == png
+
+    again = site()
     assert again.rc == 0 and again.changed == 0, [line for line in again.output.splitlines()
                                                   if line.startswith("changed:")]
