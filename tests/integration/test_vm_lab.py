@@ -264,9 +264,11 @@ def test_a_failing_management_command_stops_before_any_instance_switches(converg
     real pages under load during the whole run never fail."""
     pids = _gunicorn_pids(hosts)
     traffic = Load(vm.LAB_URL, rate=20, paths=["/"], max_requests=20000, max_seconds=600).start()
+    time.sleep(2)  # the load spans the whole run: before it starts and after it ends
     try:
         with traffic.operation():
             result = lab_run("deploy.yml", app_manage_commands=[["loaddata", "no-such-fixture"]])
+        time.sleep(2)
     finally:
         stats = traffic.stop()
     assert stats.total >= 100 and stats.failed == 0, stats.summary()
