@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shlex
 from urllib.parse import quote
@@ -414,6 +415,18 @@ def python_major_minor(version):
     return f"{int(match.group(1))}.{int(match.group(2))}"
 
 
+def cache_dir(given=None, sub="", root=None):
+    """The controller folder the collection keeps builds and releases in: ``given`` when set,
+    else ``<root>/<sub>``, where ``root`` defaults to ``$XDG_CACHE_HOME/djangoops`` (or
+    ``~/.cache/djangoops`` when XDG_CACHE_HOME is unset or empty)."""
+    if given:
+        return str(given)
+    if not root:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        root = os.path.join(base, "djangoops")
+    return os.path.join(str(root), str(sub)) if sub else str(root)
+
+
 def release_archive_path(directory, name, version, colour):
     """Where djangoops.stack.image writes a release archive, and every role reads it."""
     return f"{directory!s}/{str(name).replace('/', '-')}-{version!s}-{colour!s}.tar.gz"
@@ -427,6 +440,7 @@ class FilterModule:
             "app_environment": app_environment,
             "app_environment_names": app_environment_names,
             "app_manage_commands": app_manage_commands,
+            "cache_dir": cache_dir,
             "k8s_job_pods_state": k8s_job_pods_state,
             "release_archive_path": release_archive_path,
             "python_major_minor": python_major_minor,

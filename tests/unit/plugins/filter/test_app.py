@@ -561,6 +561,23 @@ def test_release_archive_path(args, path):
     assert filters.release_archive_path(*args) == path
 
 
+# --- cache_dir ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("env", "args", "path"), [
+    ({"XDG_CACHE_HOME": "/x", "HOME": "/h"}, ("",), "/x/djangoops"),
+    ({"XDG_CACHE_HOME": "", "HOME": "/h"}, ("",), "/h/.cache/djangoops"),
+    ({"HOME": "/h"}, ("", "releases"), "/h/.cache/djangoops/releases"),
+    ({"XDG_CACHE_HOME": "/x", "HOME": "/h"}, ("", "releases", "/mine"), "/mine/releases"),
+    ({"XDG_CACHE_HOME": "/x", "HOME": "/h"}, ("/given", "releases", "/mine"), "/given"),
+    ({"HOME": "/h"}, (None, "releases", None), "/h/.cache/djangoops/releases"),
+])
+def test_cache_dir(monkeypatch, env, args, path):
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert filters.cache_dir(*args) == path
+
+
 # --- app_manage_commands ----------------------------------------------------------------
 
 
@@ -635,7 +652,7 @@ def test_the_script_variables_are_reserved_names():
 
 def test_filter_names():
     assert sorted(filters.FilterModule().filters()) == [
-        "app_environment", "app_environment_names", "app_manage_commands", "k8s_job_pods_state",
+        "app_environment", "app_environment_names", "app_manage_commands", "cache_dir", "k8s_job_pods_state",
         "python_major_minor", "release_archive_path", "release_fingerprint", "release_python_version",
     ]
 
