@@ -163,6 +163,9 @@ measure() {
   echo "$t0 $start $end $rc" >"$times"
   wait "$load_pid" || true
   python benchmarks/load_report.py "$csv" "$times" "$name" | tee -a "$run_dir/summary.txt"
+  # The run as a chart (latency percentiles, colours, the plays marked): $run_dir/$name.png
+  python benchmarks/load_chart.py "$csv" "$times" "$log" "$name" "$run_dir/$name.png" \
+    || echo "measure: no chart for $name (benchmarks/load_chart.py failed)" >&2
   if [[ "$rc" != 0 ]]; then
     tail -n 30 "$log" >&2
     echo "measure: $name FAILED: '$*' exited with $rc (log: $log); stopping, its figures measure no completed operation" \
