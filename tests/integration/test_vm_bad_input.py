@@ -59,6 +59,43 @@ def test_bad_variable_stops_before_any_change(extra_vars, needle):
     _assert_stopped_cleanly(vm.deploy(vm.LAB, extra_vars=extra_vars), needle, before)
 
 
+# Values that reach a template (the NGINX site, the systemd unit, the environment file):
+# all bad at once, since djangoops.stack.input_problems names each one in one message, so
+# one run per role proves every variable is checked before any change.
+TEMPLATE_INPUTS = {
+    "app": {
+        "app_allowed_hosts": [],  # every page would answer 400
+        "app_csrf_trusted_origins": ["blog.example.com"],
+        "app_forwarded_allow_ips": ["any"],
+        "app_user": "root user",
+        "app_base_dir": "/",
+        "app_bind_address": "0.0.0.0 --workers 99",
+        "app_extra_environment": {"DJANGO_X": "1\nExecStartPre=/bin/sh -c id"},
+        "app_extra_secrets": {"TOKEN": "never-shown\nX=1"},
+    },
+    "service": {
+        "service_server_name": "blog.example.com;\n    return 301",
+        "service_client_max_body_size": "10 mb",
+        "service_static_url": "/static",
+        "service_static_root": "/var/www/../etc",
+        "service_upstream_fail_timeout": 0,
+        "service_proxy_read_timeout": "a minute",
+    },
+    "database": {"database_client_addresses": ["db.example.com", "10.0.0.0/33"]},
+}
+
+
+@pytest.mark.parametrize("role", list(TEMPLATE_INPUTS))
+def test_every_template_input_is_checked_before_any_change(role):
+    before = vm.container_state()
+    bad = TEMPLATE_INPUTS[role]
+    result = vm.deploy(vm.LAB, extra_vars=bad)
+    _assert_stopped_cleanly(result, next(iter(bad)), before)
+    for name in bad:
+        assert name in result.output, f"{name} is not named: {result.output[-3000:]}"
+    assert "never-shown" not in result.output
+
+
 def test_inventory_without_app_hosts_stops_before_any_change(tmp_path):
     inventory = yaml.safe_load(vm.LAB.read_text())
     inventory["all"]["children"]["app"] = {"hosts": {}}
