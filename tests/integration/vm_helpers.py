@@ -61,7 +61,7 @@ def ssh_host(port: int):
     return testinfra.get_host(
         f"ssh://root@127.0.0.1:{port}",
         ssh_identity_file=str(SSH_KEY),
-        ssh_extra_args="-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+        ssh_extra_args=f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile={SSH_KEY.parent / 'known_hosts'} -o LogLevel=ERROR",
     )
 
 
