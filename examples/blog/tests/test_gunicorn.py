@@ -106,7 +106,7 @@ def test_served_by_gunicorn(gunicorn):
     assert status == 200
     assert headers["X-Served-By"] == "blog-test-pod"
     assert headers["X-Release-Colour"] == "maroon"
-    assert "preload" in headers["Strict-Transport-Security"]
+    assert headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
     assert b'data-served-by="blog-test-pod" data-colour="maroon" data-version="1.0"' in body
 
     # Unknown names are refused, and the refusal is logged to stdout.

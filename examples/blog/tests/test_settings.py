@@ -18,7 +18,7 @@ django.setup()
 names = ["DEBUG", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "DATABASES", "STATIC_URL",
          "STATIC_ROOT", "SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE",
          "SECURE_HSTS_SECONDS", "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_PRELOAD",
-         "MIDDLEWARE", "STORAGES"]
+         "MIDDLEWARE", "STORAGES", "SILENCED_SYSTEM_CHECKS"]
 print(json.dumps({n: getattr(settings, n) for n in names}, default=str))
 """
 
@@ -46,12 +46,17 @@ def test_production_defaults():
     assert s["ALLOWED_HOSTS"] == ["blog.example.com"]
     assert s["SECURE_SSL_REDIRECT"] and s["SESSION_COOKIE_SECURE"] and s["CSRF_COOKIE_SECURE"]
     assert s["SECURE_HSTS_SECONDS"] == 31536000
-    assert s["SECURE_HSTS_INCLUDE_SUBDOMAINS"] and s["SECURE_HSTS_PRELOAD"]
+    assert s["SECURE_HSTS_INCLUDE_SUBDOMAINS"] and not s["SECURE_HSTS_PRELOAD"]
     assert s["STATIC_URL"] == "/static/"
     assert s["STATIC_ROOT"].endswith("/staticfiles")
     assert s["STORAGES"]["staticfiles"]["BACKEND"].endswith("ManifestStaticFilesStorage")
     assert s["MIDDLEWARE"][0] == "blog.middleware.HealthCheckMiddleware"
     assert s["MIDDLEWARE"].index("django.middleware.security.SecurityMiddleware") > 0
+
+
+def test_hsts_preload_only_when_asked():
+    assert settings_for({**PRODUCTION, "DJANGO_HSTS_PRELOAD": "true"})["SECURE_HSTS_PRELOAD"] is True
+    assert not settings_for({**PRODUCTION, "DJANGO_HSTS_PRELOAD": "true", "DJANGO_HSTS_SECONDS": "0"})["SECURE_HSTS_PRELOAD"]
 
 
 def test_plain_http_lab_overrides():
@@ -126,7 +131,11 @@ def test_check_deploy_is_clean_with_production_env():
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "WARNINGS" not in output
-    assert "System check identified no issues (0 silenced)." in output
+    # The one silenced check is security.W021 (HSTS preload is asked for, never a default).
+    assert "System check identified no issues (1 silenced)." in output
+    assert settings_for(PRODUCTION)["SILENCED_SYSTEM_CHECKS"] == ["security.W021"]
+    preload = run_blog("manage.py", "check", "--deploy", env={**PRODUCTION, "DJANGO_HSTS_PRELOAD": "true"})
+    assert "System check identified no issues (0 silenced)." in preload.stdout + preload.stderr
 
 
 def test_check_deploy_warns_when_tls_is_switched_off():

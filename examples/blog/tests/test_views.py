@@ -195,7 +195,7 @@ def test_plain_http_is_redirected_to_https():
 
 def test_https_responses_carry_security_headers(client):
     response = client.get("/")
-    assert response["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains; preload"
+    assert response["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
     assert response["X-Frame-Options"] == "DENY"
     assert response["X-Content-Type-Options"] == "nosniff"
 
