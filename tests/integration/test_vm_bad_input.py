@@ -80,6 +80,7 @@ TEMPLATE_INPUTS = {
         "service_static_root": "/var/www/../etc",
         "service_upstream_fail_timeout": 0,
         "service_proxy_read_timeout": "a minute",
+        "service_private_paths": ["/_djangoops"],
     },
     "database": {"database_client_addresses": ["db.example.com", "10.0.0.0/33"]},
 }

@@ -149,6 +149,10 @@ def test_home_page_answers(converged):
     r = requests.get(f"{vm.LAB_URL}/", timeout=10)
     assert r.status_code == 200
     assert "data-served-by=" in r.text
+    # The collection's health endpoints (they query the database) are not public: NGINX
+    # answers 404 (service_private_paths); the deploys ask them on each host's own port.
+    for path in ("/_djangoops/ready", "/_djangoops/live", "/_djangoops/../_djangoops/ready"):
+        assert requests.get(f"{vm.LAB_URL}{path}", timeout=10).status_code == 404, path
 
 
 def test_both_app_hosts_serve():
