@@ -183,6 +183,27 @@ def test_release_for_another_python_stops_before_any_change(lab, run, tmp_path):
 
 # -- upgrade and rollback ------------------------------------------------------------------
 
+def test_a_settings_change_restarts_one_host_at_a_time_without_a_failed_request(lab, run):
+    """deploy.yml with one more setting, then without it again, under load: each restarts
+    every app host, one at a time, each answering before the next (the restart handler),
+    and no request fails. (Before, every host restarted at once: 30% of requests failed.)"""
+    pids = {host: running(host)["pid"] for host in ("app1", "app2")}
+    lab_settings = {"DJANGO_HSTS_SECONDS": "0"}  # the lab inventory's own, kept
+    with load() as traffic:
+        time.sleep(2)
+        with traffic.operation():
+            changed = run("deploy", app_extra_environment={**lab_settings, "BLOG_SETTINGS_PROBE": "1"})
+            assert changed.rc == 0, changed.output[-6000:]
+            restarted = {host: running(host)["pid"] for host in ("app1", "app2")}
+            back = run("deploy")
+            assert back.rc == 0, back.output[-6000:]
+        time.sleep(2)
+    assert all(restarted[h] not in ("0", pids[h]) for h in pids), (pids, restarted)
+    assert sh("app1", "grep -c BLOG_SETTINGS_PROBE /etc/djangoops-blog/env || true") == "0"
+    assert_no_failed(traffic)
+    assert colours_now() == {"orange"}
+
+
 def test_upgrade_orange_to_maroon_without_a_failed_request(lab, run):
     assert colours_now() == {"orange"}
     with load() as traffic:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import requests
 
 from k8s import KUBECTL, eventually, kubectl, kubectl_json
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+from ansible_run import REPO, playbook  # noqa: E402
 
 NS = "djangoops-smoke"
 BLOG_IMAGE = "127.0.0.1:5000/djangoops-test/djangoops-blog:1.0-orange"
@@ -57,8 +63,26 @@ spec:
 """
 
 
+def _in_registry(ref: str) -> bool:
+    repository, tag = ref.split("/", 1)[1].rsplit(":", 1)
+    accept = ("application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "
+              "application/vnd.docker.distribution.manifest.v2+json")
+    answer = requests.head(f"http://127.0.0.1:5000/v2/{repository}/manifests/{tag}", headers={"Accept": accept}, timeout=10)
+    return answer.status_code == 200
+
+
 @pytest.fixture(scope="module")
-def blog():
+def blog(tmp_path_factory):
+    # The image test pushes this tag too; these tests run beside it (tests/run), so they
+    # build it themselves when the registry does not have it yet.
+    if not _in_registry(BLOG_IMAGE):
+        work = tmp_path_factory.mktemp("smoke-image")
+        built = playbook("playbooks/build.yml", extra_vars={
+            "image_registry": "127.0.0.1:5000/djangoops-test", "image_version": "1.0", "build_colours": ["orange"],
+            "image_base_image": os.environ.get("DJANGOOPS_BASE_IMAGE", "djangoops-test/python:3.11-bookworm"),
+            "image_source_dir": str(REPO / "examples" / "blog"),
+            "image_build_dir": str(work / "build"), "image_release_dir": str(work / "releases")})
+        assert built.rc == 0, built.output[-4000:]
     kubectl("apply", "-f", "-", stdin=manifests(secrets.token_urlsafe(50)))
     try:
         kubectl("-n", NS, "rollout", "status", "deploy/blog", "--timeout=180s", timeout=200)
