@@ -204,6 +204,31 @@ def test_a_settings_change_restarts_one_host_at_a_time_without_a_failed_request(
     assert colours_now() == {"orange"}
 
 
+def test_settings_the_app_cannot_start_with_are_put_back_host_by_host(lab, run):
+    """deploy.yml with settings the app cannot start with (GUNICORN_CMD_ARGS with an unknown
+    option; manage.py ignores it, so the migrations pass): each host, one at a time, does not
+    answer after its restart, gets its previous settings back and serves again before the
+    next is tried; the play fails saying so, and no request fails."""
+    pids = {host: running(host)["pid"] for host in ("app1", "app2")}
+    with load() as traffic:
+        time.sleep(2)
+        with traffic.operation():
+            broken = run("deploy", app_ready_timeout=10, app_extra_environment={
+                "DJANGO_HSTS_SECONDS": "0", "GUNICORN_CMD_ARGS": "--no-such-option"})
+            _wait(lambda: served_by_now(10) == {"app1", "app2"}, 30, "both hosts serve again")
+        time.sleep(2)
+    assert broken.rc != 0, broken.output[-6000:]
+    assert "its previous settings are back and it answers again" in broken.output, broken.output[-6000:]
+    after = {host: running(host)["pid"] for host in ("app1", "app2")}
+    for host in pids:
+        assert sh(host, "grep -c GUNICORN_CMD_ARGS /etc/djangoops-blog/env || true") == "0", host
+        assert sh(host, "ls /etc/djangoops-blog") == "env", "the previous settings' copy stays only on failure"
+    assert_no_failed(traffic)
+    back = run("deploy")  # the lab's own settings (and app_ready_timeout) again: no restart
+    assert back.rc == 0, back.output[-6000:]
+    assert {host: running(host)["pid"] for host in ("app1", "app2")} == after
+
+
 def test_upgrade_orange_to_maroon_without_a_failed_request(lab, run):
     assert colours_now() == {"orange"}
     with load() as traffic:
