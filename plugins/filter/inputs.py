@@ -16,6 +16,7 @@ _LABEL = r"[A-Za-z0-9](?:[-A-Za-z0-9]{0,61}[A-Za-z0-9])?"
 _DNS = re.compile(rf"^(?=.{{1,253}}\.?$){_LABEL}(?:\.{_LABEL})*\.?$")
 _SIZE = re.compile(r"^[0-9]{1,10}[kKmMgG]?$")
 _URL_DIR = re.compile(r"^/(?:[A-Za-z0-9._~-]+/)*$")
+_URL_PATH = re.compile(r"^/[A-Za-z0-9._~/-]*$")
 _ABS_PATH = re.compile(r"^(?:/[A-Za-z0-9._+@-]+)+/?$")
 _USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _NAME = re.compile(r"^[a-z0-9](?:[-a-z0-9_.]{0,61}[a-z0-9])?$")
@@ -67,6 +68,8 @@ _RULES = {
     "server_names": (_server_names,
                      "NGINX server names separated by single spaces (_, blog.example.com, *.example.com, an IP address)"),
     "size": (lambda v: bool(_SIZE.match(v)), "a size such as 10m, 512k or 1g (digits, then k, m or g)"),
+    "url_path": (lambda v: bool(_URL_PATH.match(v)) and not _dotted_segments(v),
+                 "a URL path that starts with / (such as /admin/login/), of letters, digits and . _ ~ - /"),
     "url_dir": (lambda v: bool(_URL_DIR.match(v)) and not _dotted_segments(v),
                 "a URL path that starts and ends with / (such as /static/), of letters, digits and . _ ~ -"),
     "abs_path": (lambda v: bool(_ABS_PATH.match(v)) and not _dotted_segments(v),
@@ -82,7 +85,8 @@ _RULES = {
     "network": (lambda v: _ip(v, network=True), "an IP address or network such as 10.0.0.5, 10.0.0.0/24 or fd00::/64"),
 }
 _LIST_KINDS = {"allowed_hosts": "allowed_host", "origins": "origin", "proxy_addresses": "proxy_address",
-               "ip_addresses": "ip_address", "networks": "network", "url_dirs": "url_dir"}
+               "ip_addresses": "ip_address", "networks": "network", "url_dirs": "url_dir",
+               "url_paths": "url_path"}
 
 
 def _has_newline(value) -> bool:
@@ -93,7 +97,7 @@ def input_problems(checks):
     """checks: a list of {var, kind, value[, secret][, required]}. Returns one message per
     bad value, each naming the variable and what is allowed; a secret's value is never shown.
 
-    Kinds: the keys of _RULES (one string), allowed_hosts/origins/proxy_addresses/ip_addresses/networks/url_dirs (a list of
+    Kinds: the keys of _RULES (one string), allowed_hosts/origins/proxy_addresses/ip_addresses/networks/url_dirs/url_paths (a list of
     such strings; required: not empty), line (a string without a newline), lines (a mapping
     whose values are strings without a newline; its keys are named, never its values).
     """

@@ -155,6 +155,25 @@ def test_home_page_answers(converged):
         assert requests.get(f"{vm.LAB_URL}{path}", timeout=10).status_code == 404, path
 
 
+def test_the_login_page_is_rate_limited_per_client_and_pages_are_not(converged):
+    """From the db host (a client address of its own, so the other tests' logins are not
+    limited): 25 quick requests to /admin/login/ get 429 beyond the burst; the list page
+    never does (service_login_rate_limit)."""
+    probe = ("import urllib.request, urllib.error\n"
+             "def get(path):\n"
+             "    try:\n"
+             "        return urllib.request.urlopen(urllib.request.Request('http://lb' + path, headers={'Host': '127.0.0.1'}), timeout=10).status\n"
+             "    except urllib.error.HTTPError as e:\n"
+             "        return e.code\n"
+             "print(' '.join(str(get('/admin/login/')) for _ in range(25)))\n"
+             "print(' '.join(str(get('/')) for _ in range(25)))\n")
+    out = subprocess.run(["docker", "exec", "djangoops-lab-db", "python3", "-c", probe],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    login, pages = out[0].split(), out[1].split()
+    assert login[0] == "200" and "429" in login and set(login) <= {"200", "429"}, login
+    assert set(pages) == {"200"}, pages
+
+
 def test_both_app_hosts_serve():
     served = set()
     for _ in range(20):
