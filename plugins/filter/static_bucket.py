@@ -11,6 +11,7 @@ Documented in static_bucket_index.yml beside this file
 from __future__ import annotations
 
 import json
+import re
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.collections import is_sequence
@@ -65,8 +66,25 @@ def static_bucket_index(index_text, release, keys, keep):
     }
 
 
+def static_bucket_releases(index_text):
+    """The releases of the bucket's index as read (oldest first); [] for no index."""
+    return _entries(index_text)
+
+
+_HASHED = re.compile(r".+[.][0-9a-f]{12}[.][^/]+$")
+
+
+def static_bucket_sample(keys):
+    """A hashed file of a release (collectstatic's name.0123456789ab.ext), to fetch at the
+    static URL; staticfiles.json when the release has none."""
+    if not is_sequence(keys):
+        raise AnsibleFilterError("static_bucket_sample: expects a release's list of object keys")
+    return next((to_text(key) for key in sorted(keys) if _HASHED.match(to_text(key))), "staticfiles.json")
+
+
 class FilterModule:
     """djangoops.stack filters for static files in a bucket."""
 
     def filters(self):
-        return {"static_bucket_index": static_bucket_index}
+        return {"static_bucket_index": static_bucket_index, "static_bucket_releases": static_bucket_releases,
+                "static_bucket_sample": static_bucket_sample}

@@ -64,3 +64,31 @@ def test_keep_one_keeps_only_the_release_being_published():
 def test_bad_input_is_an_error_that_says_what_is_wrong(text, release, keys, keep, message):
     with pytest.raises(AnsibleFilterError, match=message):
         static_bucket_index(text, release, keys, keep)
+
+
+# --- static_bucket_releases and static_bucket_sample -------------------------------------
+
+from ansible_collections.djangoops.stack.plugins.filter.static_bucket import (  # noqa: E402
+    static_bucket_releases,
+    static_bucket_sample,
+)
+
+
+def test_releases_of_no_index_and_of_an_index():
+    assert static_bucket_releases("") == [] and static_bucket_releases("  \n") == []
+    text = json.dumps({"releases": [{"release": "1-orange", "keys": ["a.css"]}, {"release": "2-maroon", "keys": []}]})
+    assert [r["release"] for r in static_bucket_releases(text)] == ["1-orange", "2-maroon"]
+
+
+@pytest.mark.parametrize("text", ["not json", '{"releases": "x"}', '{"releases": [{"keys": []}]}'])
+def test_releases_of_a_foreign_index_fail(text):
+    with pytest.raises(AnsibleFilterError):
+        static_bucket_releases(text)
+
+
+def test_sample_is_a_hashed_file_else_the_manifest():
+    assert static_bucket_sample(["staticfiles.json", "img/x.png", "css/blog.0123456789ab.css",
+                                 "admin/a.fedcba987654.js"]) == "admin/a.fedcba987654.js"
+    assert static_bucket_sample(["staticfiles.json", "css/blog.css"]) == "staticfiles.json"
+    with pytest.raises(AnsibleFilterError):
+        static_bucket_sample("css/blog.0123456789ab.css")
