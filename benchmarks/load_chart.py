@@ -4,7 +4,7 @@ so a reader sees where a stall happens.
 
     python benchmarks/load_chart.py SAMPLES.csv TIMES PLAYBOOK.log NAME OUT.png
 
-SAMPLES.csv and TIMES as for load_report.py. PLAYBOOK.log: the operation's ansible-playbook
+SAMPLES.csv and TIMES as for load_report.py (the CSV's times count from the load's start, t0). PLAYBOOK.log: the operation's ansible-playbook
 output with ansible.posix.profile_tasks on (the measure function of vm_lib.sh sets it), whose
 timestamp lines place each play; a log without them (a shell function's) marks no play.
 """
@@ -63,7 +63,7 @@ def main(samples: str, times: str, log: str, name: str, out: str) -> None:
     failed = [sum(1 for r in bins[x] if r.get("reason") or not 200 <= int(r["status"] or 0) < 300) for x in xs]
     colours = sorted({r["colour"] for r in rows}, key=lambda c: (c == "", c))
     share = {c: [sum(1 for r in bins[x] if r["colour"] == c) / len(bins[x]) for x in xs] for c in colours}
-    rel = [x - t0 for x in xs]
+    rel = xs  # loadgen's times count from its start (t0), as load_report.py reads them
 
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 6.5), sharex=True,
                                       gridspec_kw={"height_ratios": [3, 1.4]})
