@@ -91,7 +91,7 @@ def served_by_now(n: int = 30) -> set[str]:
 
 
 def load() -> Load:
-    return Load(vm.LAB_URL, rate=RATE, paths=PATHS, max_requests=60000, max_seconds=900)
+    return Load(vm.LAB_URL, rate=RATE, paths=PATHS, max_requests=60000, max_seconds=900, cafile=str(vm.LAB_CA))
 
 
 def assert_no_failed(traffic: Load, minimum: int = 500) -> None:
