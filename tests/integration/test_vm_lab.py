@@ -114,6 +114,31 @@ def test_gunicorn_runs_unprivileged(hosts, name):
     assert int(host.check_output("pgrep -c -u %s -f 'bin/gunicorn'", vm.APP_SERVICE)) >= 3
 
 
+# One request to Gunicorn's own port from inside a lab host: its status line, or the error.
+GUNICORN_PROBE = """
+import socket, sys
+try:
+    s = socket.create_connection((sys.argv[1], 8000), timeout=5)
+    s.sendall(b"GET /_djangoops/live HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\n\\r\\n")
+    print(s.recv(15).decode())
+except OSError as exc:
+    print(type(exc).__name__)
+"""
+
+
+def test_gunicorn_answers_the_load_balancer_only():
+    """nftables on the app hosts (app_firewall): Gunicorn's port answers the load balancer;
+    from the database host or the other app host, on the same network, the connection is
+    refused."""
+    def probe(source: str, target_ip: str) -> str:
+        return subprocess.run(["docker", "exec", f"djangoops-lab-{source}", "python3", "-c", GUNICORN_PROBE, target_ip],
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    app1, app2 = "10.213.87.21", "10.213.87.22"
+    assert probe("lb", app1) == probe("lb", app2) == "HTTP/1.1 200 OK"
+    assert probe("db", app1) == probe("app2", app1) == probe("db", app2) == "ConnectionRefusedError"
+
+
 def _pg_probe(host, db_ip: str) -> str:
     return host.check_output(
         "python3 -c %s %s 5432 %s %s", vm.PG_PROBE, db_ip, vm.LAB_DB["user"], vm.LAB_DB["name"]
@@ -145,6 +170,30 @@ def test_database_admits_the_app_hosts_over_tls_only(hosts, name):
     )
     user, ssl_on, version = hosts[name].check_output("%s -c %s", vm.APP_VENV_PYTHON, login).split()
     assert (user, ssl_on) == (vm.LAB_DB["user"], "True") and version in ("TLSv1.2", "TLSv1.3"), version
+
+
+def test_database_tls_turned_off_and_on_again_replaces_the_entries_without_a_restart(hosts, lab_run):
+    """database_tls_mode disabled gives the app hosts host entries (their hostssl ones go),
+    provided gives hostssl back (the host ones go): PostgreSQL reloads, never restarts."""
+    def entries() -> set[str]:
+        hba = hosts["db"].check_output("cat /etc/postgresql/15/main/pg_hba.conf")
+        return {" ".join(line.split()[:4]) for line in hba.splitlines() if line.split()[1:3] == ["blog", "blog"]}
+
+    def started() -> str:
+        return hosts["db"].check_output("su postgres -c %s", 'psql -tAc "select pg_postmaster_start_time()"')
+
+    apps = {f"10.213.87.{n}/32" for n in (21, 22)}
+    before = started()
+    assert entries() == {f"hostssl blog blog {a}" for a in apps}
+    off = lab_run("deploy.yml", "--tags", "database", database_tls_mode="disabled")
+    try:
+        assert off.rc == 0, off.output[-4000:]
+        assert entries() == {f"host blog blog {a}" for a in apps}
+    finally:
+        on = lab_run("deploy.yml", "--tags", "database")
+        assert on.rc == 0, on.output[-4000:]
+    assert entries() == {f"hostssl blog blog {a}" for a in apps}
+    assert started() == before, "PostgreSQL was restarted"
 
 
 def test_the_apps_own_database_connections_are_encrypted(hosts):
@@ -184,6 +233,34 @@ def test_plain_http_is_redirected_to_https_whatever_the_client_claims(converged)
         assert r.status_code == 301, (headers, r.status_code)
         assert r.headers["Location"] == f"{vm.LAB_URL}/post/1/?page=2", r.headers
     assert "Strict-Transport-Security" not in r.headers  # HSTS only over HTTPS
+
+
+def test_only_a_trusted_proxy_may_say_https(converged, lab_run):
+    """With the db host as a trusted TLS proxy (service_trusted_proxies), its plain-HTTP
+    request saying X-Forwarded-Proto: https is served (the page, no redirect loop), while the
+    same request from app1 is redirected: only the listed addresses are believed."""
+    probe = ("import sys, urllib.request, urllib.error\n"
+             "class Keep(urllib.request.HTTPRedirectHandler):\n"
+             "    def redirect_request(self, *args, **kwargs):\n"
+             "        return None\n"
+             "request = urllib.request.Request('http://lb/', headers={'Host': '127.0.0.1', 'X-Forwarded-Proto': 'https'})\n"
+             "try:\n"
+             "    print(urllib.request.build_opener(Keep).open(request, timeout=10).status)\n"
+             "except urllib.error.HTTPError as e:\n"
+             "    print(e.code)\n")
+
+    def status_from(host: str) -> str:
+        return subprocess.run(["docker", "exec", f"djangoops-lab-{host}", "python3", "-c", probe],
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    trusted = lab_run("deploy.yml", "--tags", "service", service_trusted_proxies=["10.213.87.30/32"])
+    try:
+        assert trusted.rc == 0, trusted.output[-4000:]
+        assert (status_from("db"), status_from("app1")) == ("200", "301")
+    finally:
+        back = lab_run("deploy.yml", "--tags", "service")
+        assert back.rc == 0, back.output[-4000:]
+    assert status_from("db") == "301"
 
 
 def _tls_handshake(version: ssl.TLSVersion, cafile: str | None) -> str:
