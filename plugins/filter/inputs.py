@@ -84,7 +84,7 @@ _RULES = {
     "proxy_address": (lambda v: v == "*" or _ip(v, network=True), "* or an IP address or network such as 10.0.0.0/24"),
     "network": (lambda v: _ip(v, network=True), "an IP address or network such as 10.0.0.5, 10.0.0.0/24 or fd00::/64"),
 }
-_LIST_KINDS = {"allowed_hosts": "allowed_host", "origins": "origin", "proxy_addresses": "proxy_address",
+_LIST_KINDS = {"dns_names": "dns_name", "allowed_hosts": "allowed_host", "origins": "origin", "proxy_addresses": "proxy_address",
                "ip_addresses": "ip_address", "networks": "network", "url_dirs": "url_dir",
                "url_paths": "url_path"}
 
@@ -97,7 +97,7 @@ def input_problems(checks):
     """checks: a list of {var, kind, value[, secret][, required]}. Returns one message per
     bad value, each naming the variable and what is allowed; a secret's value is never shown.
 
-    Kinds: the keys of _RULES (one string), allowed_hosts/origins/proxy_addresses/ip_addresses/networks/url_dirs/url_paths (a list of
+    Kinds: the keys of _RULES (one string), dns_names/allowed_hosts/origins/proxy_addresses/ip_addresses/networks/url_dirs/url_paths (a list of
     such strings; required: not empty), line (a string without a newline), lines (a mapping
     whose values are strings without a newline; its keys are named, never its values).
     """

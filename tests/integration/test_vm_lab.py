@@ -17,7 +17,9 @@ import warnings
 
 import pytest
 import requests
+from cryptography import x509
 
+import acme_ca
 import vm_helpers as vm
 from ansible_run import playbook
 from loadgen import Load
@@ -135,7 +137,7 @@ def test_gunicorn_answers_the_load_balancer_only():
                               capture_output=True, text=True, check=True).stdout.strip()
 
     app1, app2 = "10.213.87.21", "10.213.87.22"
-    assert probe("lb", app1) == probe("lb", app2) == "HTTP/1.1 200 OK"
+    assert probe("lb", app1).endswith(" 200 OK") and probe("lb", app2).endswith(" 200 OK")
     assert probe("db", app1) == probe("app2", app1) == probe("db", app2) == "ConnectionRefusedError"
 
 
@@ -498,3 +500,44 @@ def test_a_password_changed_in_the_database_survives_a_redeploy(converged, lab_r
         assert _admin_login(vm.LAB_URL, vm.LAB_ADMIN[1])
     finally:
         hosts["app1"].check_output("%s shell -c %s", manage, _SET_ADMIN_PASSWORD.format(vm.LAB_ADMIN[1]))
+
+
+# -- certificates from an ACME CA --------------------------------------------------------
+
+def _served_certificate(cafile: str) -> x509.Certificate:
+    """The certificate the lab's NGINX serves for blog.lab.test, checked against cafile."""
+    ctx = ssl.create_default_context(cafile=cafile)
+    with socket.create_connection(("127.0.0.1", 8443), timeout=10) as raw, \
+            ctx.wrap_socket(raw, server_hostname="blog.lab.test") as conn:
+        return x509.load_der_x509_certificate(conn.getpeercert(binary_form=True))
+
+
+def test_a_certificate_from_an_acme_ca_is_issued_kept_and_renewed(converged, lab_run, tmp_path):
+    """service_tls_mode acme against Pebble, Let's Encrypt's test CA, which checks the HTTP-01
+    challenge for real (its DNS stand-in sends blog.lab.test to the load balancer's port 80):
+    a certificate is issued that chains to Pebble's root; a second run changes nothing; a run
+    inside the renewal window (renew_days beyond its 90 days) renews it. The lab gets its
+    own certificate back afterwards."""
+    with acme_ca.running_pebble("10.213.87.10") as (directory, api_ca, root):
+        (tmp_path / "root.pem").write_text(root)
+        acme = {"service_tls_mode": "acme", "service_server_name": "blog.lab.test", "service_acme_directory": directory,
+                "service_acme_ca_path": api_ca, "service_acme_terms_agreed": True, "service_acme_email": "ops@lab.test"}
+        try:
+            first = lab_run("deploy.yml", "--tags", "service", **acme)
+            assert first.rc == 0, first.output[-6000:]
+            issued = _served_certificate(str(tmp_path / "root.pem"))
+            assert "Pebble" in issued.issuer.rfc4514_string(), issued.issuer
+            names = issued.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            assert names.get_values_for_type(x509.DNSName) == ["blog.lab.test"]
+
+            again = lab_run("deploy.yml", "--tags", "service", **acme)
+            assert again.rc == 0 and again.changed == 0, again.output[-6000:]
+            assert _served_certificate(str(tmp_path / "root.pem")).serial_number == issued.serial_number
+
+            renewed = lab_run("deploy.yml", "--tags", "service", service_acme_renew_days=100, **acme)
+            assert renewed.rc == 0, renewed.output[-6000:]
+            assert _served_certificate(str(tmp_path / "root.pem")).serial_number != issued.serial_number
+        finally:
+            back = lab_run("deploy.yml", "--tags", "service")
+            assert back.rc == 0, back.output[-4000:]
+    assert requests.get(f"{vm.LAB_URL}/", timeout=10).status_code == 200  # the lab's CA again

@@ -67,6 +67,8 @@ def test_lists_each_item_and_required():
     assert "is empty" in problems("allowed_hosts", [], required=True)[0]
     assert problems("allowed_hosts", []) == []
     assert "10.0.0.300" in problems("ip_addresses", ["10.0.0.1", "10.0.0.300"])[0]
+    assert problems("dns_names", ["blog.example.com", "www.example.com"]) == []
+    assert "'_'" in problems("dns_names", ["blog.example.com", "_"])[0]
     assert "must be a list" in problems("origins", "https://a.example.com")[0]
     found = problems("origins", ["https://ok.example.com", "nope"])
     assert found == ["v has 'nope': each must be an origin such as https://blog.example.com (scheme, host, optional port)"]
