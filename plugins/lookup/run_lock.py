@@ -29,6 +29,7 @@ options:
       - What was found where the lock lives, or nothing. A record this lookup made (a dictionary,
         or its JSON text as a lock file holds it), or a Lease as C(kubernetes.core.k8s_info) returns it.
     type: list
+    elements: raw
     required: false
   playbook:
     description: The playbook this run is, as the lock names it (C(deploy.yml)).
@@ -84,7 +85,6 @@ import time
 from datetime import datetime, timezone
 
 from ansible.errors import AnsibleLookupError
-from ansible.module_utils.six import string_types
 from ansible.plugins.lookup import LookupBase
 
 # Where a Lease made by this collection keeps the record (the spec's fields carry the rest).
@@ -190,7 +190,7 @@ def found_record(found, default_timeout, mtime):
         found = found[0] if len(found) == 1 else {"kind": "List"}
     if isinstance(found, dict) and found.get("kind") == "Lease":
         return from_lease(found, default_timeout)
-    if isinstance(found, string_types):
+    if isinstance(found, str):
         try:
             found = json.loads(found)
         except ValueError:
