@@ -136,8 +136,15 @@ def parse_time(text):
         return None
 
 
+def controller_user():
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name and no passwd entry (a container's random uid)
+        return f"uid{os.getuid()}"
+
+
 def this_run(playbook, timeout, now):
-    user = getpass.getuser()
+    user = controller_user()
     host = socket.gethostname()
     pid = run_pid()
     started = process_started(pid)
