@@ -12,6 +12,10 @@ if [[ -z "${VIRTUAL_ENV:-}" ]]; then
   . "$venv/bin/activate"
 fi
 out_dir=${DJANGOOPS_CACHE:-/var/cache/djangoops}/benchmarks
+# The lab serves https://127.0.0.1:8443 with a certificate from its own CA (lab/lab_up.yml):
+# curl and the load generator trust it for these benchmarks only.
+lab_ca=$HOME/.cache/djangoops/lab/tls/ca.crt
+export CURL_CA_BUNDLE=$lab_ca
 
 # servers_weigh_as_machines CGROUP: for the *_upgrade.sh benchmarks. On this machine the
 # servers (the lab's containers under the cgroup "docker", the local cluster's pods under
@@ -141,7 +145,7 @@ measure() {
   local name=$1
   shift
   local csv="$run_dir/$name.csv" times="$run_dir/$name.times" log="$run_dir/$name.log"
-  python tests/integration/loadgen.py --url "$url" --rate "$rate" --requests "$requests" \
+  python tests/integration/loadgen.py --url "$url" --cafile "$lab_ca" --rate "$rate" --requests "$requests" \
     --max-seconds $((requests / ${rate%.*} + 120)) "${path_args[@]}" --csv "$csv" >"$run_dir/$name.load" 2>&1 &
   local load_pid=$!
   local t0="" start end rc=0

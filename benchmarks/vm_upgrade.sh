@@ -6,7 +6,8 @@
 # self-healing case (Gunicorn killed with SIGKILL on app1, later on app2, then the app1
 # host stopped for 15 s and started again). During each operation a load generator
 # (tests/integration/loadgen.py) sends RATE requests/s, open loop, each on a new
-# connection, from 127.0.0.1 through the lab's NGINX (http://127.0.0.1:8080), REQUESTS
+# connection, from 127.0.0.1 through the lab's NGINX over HTTPS (https://127.0.0.1:8443,
+# a full TLS handshake per request, since 2026-12-05; plain HTTP before), REQUESTS
 # requests in all: WARMUP seconds of steady state first, then the operation, then steady
 # state again until the count is reached.
 #
@@ -43,7 +44,7 @@ selfheal_repeats=${SELFHEAL_REPEATS:-3}
 requests=${REQUESTS:-50000}
 rate=${RATE:-250}
 warmup=${WARMUP:-20}
-url=http://127.0.0.1:8080
+url=https://127.0.0.1:8443
 run_dir="$out_dir/vm_upgrade-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$run_dir"
 # The image role's build context and archives for this run alone: the default folders

@@ -45,6 +45,7 @@ import http.client
 import ipaddress
 import math
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -255,17 +256,20 @@ class Load:
     ``host_header`` replaces the Host header (default: the URL's host and port, as a
     browser sends it); ``headers`` are added to every request (for example
     ``{"X-Forwarded-Proto": "https"}`` behind a TLS-terminating proxy). ``slow_after``:
-    an answer slower than this, from its real send, counts as failed ("slow").
+    an answer slower than this, from its real send, counts as failed ("slow"). An https://
+    URL is checked against ``cafile`` (a private CA, such as the lab's) or the system's CAs;
+    every request makes a full TLS handshake, as a new visitor does.
     """
 
     def __init__(self, url: str = "http://127.0.0.1:8080", *, rate: float = 100.0,
                  paths: list[str] | None = None, max_requests: int = 20000,
                  max_seconds: float = 600.0, timeout: float = 15.0, workers: int = 48,
                  slow_after: float = 5.0, host_header: str | None = None,
-                 headers: dict[str, str] | None = None):
+                 headers: dict[str, str] | None = None, cafile: str | None = None):
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
-        self.port = parts.port or 80
+        self.tls = ssl.create_default_context(cafile=cafile) if parts.scheme == "https" else None
+        self.port = parts.port or (443 if self.tls else 80)
         assert _ours(self.host), f"load goes to 127.0.0.1 or the project's own lab and cluster only, not {self.host}"
         assert rate > 0, "rate must be positive"
         self.paths = paths or ["/healthz"]
@@ -289,7 +293,8 @@ class Load:
     # -- one request -------------------------------------------------------------------
     def _exchange(self, path: str) -> tuple[int, str]:
         """Send one GET and read the whole answer: (status, colour). Raises on no answer."""
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        conn = (http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout, context=self.tls)
+                if self.tls else http.client.HTTPConnection(self.host, self.port, timeout=self.timeout))
         try:
             # a Host given in headers must be the only one
             conn.putrequest("GET", path, skip_host=any(k.lower() == "host" for k in self.headers))
@@ -426,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host-header", help="Host header to send (default: the URL's host)")
     p.add_argument("--header", action="append", default=[], metavar="NAME:VALUE", help="extra request header")
     p.add_argument("--csv", help="write every request here: " + ",".join(CSV_COLUMNS))
+    p.add_argument("--cafile", help="a CA file to check an https:// URL against (default: the system's CAs)")
     args = p.parse_args(argv)
     headers = {}
     for h in args.header:
@@ -435,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
         headers[name.strip()] = value.strip()
     load = Load(args.url, rate=args.rate, paths=args.path, max_requests=args.requests,
                 max_seconds=args.max_seconds, workers=args.workers, timeout=args.timeout,
-                slow_after=args.slow_after, host_header=args.host_header, headers=headers)
+                slow_after=args.slow_after, host_header=args.host_header, headers=headers, cafile=args.cafile)
     signal.signal(signal.SIGTERM, lambda *_: load._stop.set())
     load.start()
     print(f"loadgen: started {load.started_epoch:.3f}", flush=True)

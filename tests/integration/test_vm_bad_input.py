@@ -7,12 +7,41 @@ container as it was.
 
 from __future__ import annotations
 
+import datetime
 import re
 
 import pytest
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 import vm_helpers as vm
+
+
+def _key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _key_pem(key) -> str:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+def _certificate_pem(key) -> str:
+    """A self-signed certificate for blog.example.com, valid now."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "blog.example.com")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30)).sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+# A certificate with the key of another one: the run must stop before any change, and
+# never show the key.
+OTHER_KEY = _key_pem(_key())
 
 CASES = {
     "unknown target": ({"target": "openstack"}, "target"),
@@ -36,6 +65,11 @@ CASES = {
                                              "bucket_access_key": "AK", "bucket_secret_key": "SK"}, "bucket_endpoint_url"),
     "uploads bucket without a key": ({"app_media_bucket": "uploads-check", "bucket_endpoint_url": "http://127.0.0.1:7070",
                                       "bucket_access_key": "", "bucket_secret_key": "SK"}, "bucket_access_key"),
+    "site certificate with another's key": ({"service_tls_mode": "provided", "service_tls_certificate": _certificate_pem(_key()),
+                                             "service_tls_private_key": OTHER_KEY}, "service_tls_private_key is not its key"),
+    "database TLS without its certificate": ({"database_tls_mode": "provided", "database_tls_certificate": "",
+                                              "database_tls_private_key": OTHER_KEY}, "database_tls_certificate must be"),
+    "database sslmode unknown": ({"app_database_sslmode": "strict"}, "app_database_sslmode"),
     # the test S3 server's own keys (tests/run reads them), so only the URL is wrong
     "static files bucket with a relative URL": ({"static_assets_bucket": "static-check", "app_static_url": "/static/",
                                                  "bucket_endpoint_url": "http://127.0.0.1:7070",
@@ -56,7 +90,9 @@ def _assert_stopped_cleanly(result, needle, before):
 @pytest.mark.parametrize("extra_vars,needle", list(CASES.values()), ids=list(CASES))
 def test_bad_variable_stops_before_any_change(extra_vars, needle):
     before = vm.container_state()
-    _assert_stopped_cleanly(vm.deploy(vm.LAB, extra_vars=extra_vars), needle, before)
+    result = vm.deploy(vm.LAB, extra_vars=extra_vars)
+    _assert_stopped_cleanly(result, needle, before)
+    assert OTHER_KEY.splitlines()[1] not in result.output, "a private key was shown"
 
 
 # Values that reach a template (the NGINX site, the systemd unit, the environment file):
@@ -81,6 +117,8 @@ TEMPLATE_INPUTS = {
         "service_upstream_fail_timeout": 0,
         "service_proxy_read_timeout": "a minute",
         "service_private_paths": ["/_djangoops"],
+        "service_trusted_proxies": ["the CDN"],
+        "service_tls_port": 80,  # service_listen_port's
     },
     "database": {"database_client_addresses": ["db.example.com", "10.0.0.0/33"]},
 }

@@ -8,9 +8,12 @@ must have changed nothing on its second run; then the module checks behaviour ov
 from __future__ import annotations
 
 import re
+import socket
+import ssl
 import subprocess
 import time
 import uuid
+import warnings
 
 import pytest
 import requests
@@ -34,7 +37,7 @@ def hosts(converged):
 
 def test_deploy_converges_and_prints_the_url(converged):
     first = converged["first"]
-    assert "The app answers at http://127.0.0.1:8080/" in first.output
+    assert "The app answers at https://127.0.0.1:8443/" in first.output
     assert set(first.recap) >= {"lb", "app1", "app2", "db", "localhost"}
     assert all(h["failed"] == 0 and h["unreachable"] == 0 for h in first.recap.values())
     print(f"cold deploy (fresh lab): {converged['cold_s']:.1f} s")
@@ -111,6 +114,31 @@ def test_gunicorn_runs_unprivileged(hosts, name):
     assert int(host.check_output("pgrep -c -u %s -f 'bin/gunicorn'", vm.APP_SERVICE)) >= 3
 
 
+# One request to Gunicorn's own port from inside a lab host: its status line, or the error.
+GUNICORN_PROBE = """
+import socket, sys
+try:
+    s = socket.create_connection((sys.argv[1], 8000), timeout=5)
+    s.sendall(b"GET /_djangoops/live HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\n\\r\\n")
+    print(s.recv(15).decode())
+except OSError as exc:
+    print(type(exc).__name__)
+"""
+
+
+def test_gunicorn_answers_the_load_balancer_only():
+    """nftables on the app hosts (app_firewall): Gunicorn's port answers the load balancer;
+    from the database host or the other app host, on the same network, the connection is
+    refused."""
+    def probe(source: str, target_ip: str) -> str:
+        return subprocess.run(["docker", "exec", f"djangoops-lab-{source}", "python3", "-c", GUNICORN_PROBE, target_ip],
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    app1, app2 = "10.213.87.21", "10.213.87.22"
+    assert probe("lb", app1) == probe("lb", app2) == "HTTP/1.1 200 OK"
+    assert probe("db", app1) == probe("app2", app1) == probe("db", app2) == "ConnectionRefusedError"
+
+
 def _pg_probe(host, db_ip: str) -> str:
     return host.check_output(
         "python3 -c %s %s 5432 %s %s", vm.PG_PROBE, db_ip, vm.LAB_DB["user"], vm.LAB_DB["name"]
@@ -127,15 +155,57 @@ def test_database_refuses_the_load_balancer(hosts):
 
 
 @pytest.mark.parametrize("name", ["app1", "app2"])
-def test_database_admits_the_app_hosts(hosts, name):
+def test_database_admits_the_app_hosts_over_tls_only(hosts, name):
+    """pg_hba admits the app hosts with hostssl only: a connection without TLS is refused; one
+    that checks the server's certificate against the lab's CA (verify-full, the address the
+    app connects to) logs in, encrypted."""
     db_ip = _db_ip(hosts)
-    assert _pg_probe(hosts[name], db_ip).startswith("R")
+    plain = _pg_probe(hosts[name], db_ip)
+    assert plain.startswith("E") and "no encryption" in plain, plain
     login = (
         f"import psycopg; c = psycopg.connect(host='{db_ip}', dbname='{vm.LAB_DB['name']}', "
-        f"user='{vm.LAB_DB['user']}', password='{vm.LAB_DB['password']}'); "
-        "print(c.execute('select current_user').fetchone()[0])"
+        f"user='{vm.LAB_DB['user']}', password='{vm.LAB_DB['password']}', sslmode='verify-full', "
+        f"sslrootcert='/etc/{vm.APP_SERVICE}/database-ca.crt'); "
+        "print(*c.execute('select current_user, ssl, version from pg_stat_ssl where pid = pg_backend_pid()').fetchone())"
     )
-    assert hosts[name].check_output("%s -c %s", vm.APP_VENV_PYTHON, login) == vm.LAB_DB["user"]
+    user, ssl_on, version = hosts[name].check_output("%s -c %s", vm.APP_VENV_PYTHON, login).split()
+    assert (user, ssl_on) == (vm.LAB_DB["user"], "True") and version in ("TLSv1.2", "TLSv1.3"), version
+
+
+def test_database_tls_turned_off_and_on_again_replaces_the_entries_without_a_restart(hosts, lab_run):
+    """database_tls_mode disabled gives the app hosts host entries (their hostssl ones go),
+    provided gives hostssl back (the host ones go): PostgreSQL reloads, never restarts."""
+    def entries() -> set[str]:
+        hba = hosts["db"].check_output("cat /etc/postgresql/15/main/pg_hba.conf")
+        return {" ".join(line.split()[:4]) for line in hba.splitlines() if line.split()[1:3] == ["blog", "blog"]}
+
+    def started() -> str:
+        return hosts["db"].check_output("su postgres -c %s", 'psql -tAc "select pg_postmaster_start_time()"')
+
+    apps = {f"10.213.87.{n}/32" for n in (21, 22)}
+    before = started()
+    assert entries() == {f"hostssl blog blog {a}" for a in apps}
+    off = lab_run("deploy.yml", "--tags", "database", database_tls_mode="disabled")
+    try:
+        assert off.rc == 0, off.output[-4000:]
+        assert entries() == {f"host blog blog {a}" for a in apps}
+    finally:
+        on = lab_run("deploy.yml", "--tags", "database")
+        assert on.rc == 0, on.output[-4000:]
+    assert entries() == {f"hostssl blog blog {a}" for a in apps}
+    assert started() == before, "PostgreSQL was restarted"
+
+
+def test_the_apps_own_database_connections_are_encrypted(hosts):
+    """After pages that query the database, every connection of the app's user is TLS: the
+    app's environment sets libpq's PGSSLMODE=verify-full and PGSSLROOTCERT."""
+    for _ in range(10):
+        assert requests.get(f"{vm.LAB_URL}/", timeout=10).status_code == 200
+    query = (f"select ssl, count(*) from pg_stat_ssl join pg_stat_activity using (pid) "
+             f"where usename = '{vm.LAB_DB['user']}' group by ssl")
+    rows = dict(line.split("|") for line in hosts["db"].check_output(
+        "su postgres -c %s", f'psql -tAc "{query}"').splitlines())
+    assert rows.get("t") and "f" not in rows, rows
 
 
 def test_database_listens_only_on_localhost_and_the_lab_address(hosts):
@@ -155,19 +225,99 @@ def test_home_page_answers(converged):
         assert requests.get(f"{vm.LAB_URL}{path}", timeout=10).status_code == 404, path
 
 
+def test_plain_http_is_redirected_to_https_whatever_the_client_claims(converged):
+    """http://127.0.0.1:8080 answers 301 to the same path and query on the published HTTPS
+    port; a client's own X-Forwarded-Proto: https changes nothing (it is no trusted proxy)."""
+    for headers in ({}, {"X-Forwarded-Proto": "https"}):
+        r = requests.get(f"{vm.LAB_HTTP_URL}/post/1/?page=2", headers=headers, allow_redirects=False, timeout=10)
+        assert r.status_code == 301, (headers, r.status_code)
+        assert r.headers["Location"] == f"{vm.LAB_URL}/post/1/?page=2", r.headers
+    assert "Strict-Transport-Security" not in r.headers  # HSTS only over HTTPS
+
+
+def test_only_a_trusted_proxy_may_say_https(converged, lab_run):
+    """With the db host as a trusted TLS proxy (service_trusted_proxies), its plain-HTTP
+    request saying X-Forwarded-Proto: https is served (the page, no redirect loop), while the
+    same request from app1 is redirected: only the listed addresses are believed."""
+    probe = ("import sys, urllib.request, urllib.error\n"
+             "class Keep(urllib.request.HTTPRedirectHandler):\n"
+             "    def redirect_request(self, *args, **kwargs):\n"
+             "        return None\n"
+             "request = urllib.request.Request('http://lb/', headers={'Host': '127.0.0.1', 'X-Forwarded-Proto': 'https'})\n"
+             "try:\n"
+             "    print(urllib.request.build_opener(Keep).open(request, timeout=10).status)\n"
+             "except urllib.error.HTTPError as e:\n"
+             "    print(e.code)\n")
+
+    def status_from(host: str) -> str:
+        return subprocess.run(["docker", "exec", f"djangoops-lab-{host}", "python3", "-c", probe],
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    trusted = lab_run("deploy.yml", "--tags", "service", service_trusted_proxies=["10.213.87.30/32"])
+    try:
+        assert trusted.rc == 0, trusted.output[-4000:]
+        assert (status_from("db"), status_from("app1")) == ("200", "301")
+    finally:
+        back = lab_run("deploy.yml", "--tags", "service")
+        assert back.rc == 0, back.output[-4000:]
+    assert status_from("db") == "301"
+
+
+def _tls_handshake(version: ssl.TLSVersion, cafile: str | None) -> str:
+    """A handshake with the lab's NGINX at one TLS version: the version agreed, or the error."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if cafile:
+        ctx.load_verify_locations(cafile)
+    else:
+        ctx.load_default_certs()
+    ctx.minimum_version = ctx.maximum_version = version
+    if version < ssl.TLSVersion.TLSv1_2:
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")  # so that this client offers it at all
+    try:
+        with socket.create_connection(("127.0.0.1", 8443), timeout=10) as raw, \
+                ctx.wrap_socket(raw, server_hostname="127.0.0.1") as conn:
+            return conn.version()
+    except ssl.SSLError as exc:
+        return str(exc)
+
+
+def test_https_takes_the_lab_ca_and_current_tls_only(converged):
+    """The certificate is the lab CA's, for 127.0.0.1 (a client with only the system's CAs
+    refuses it); TLS 1.2 and 1.3 are served, TLS 1.1 is refused by the server."""
+    ca = str(vm.LAB_CA)
+    assert _tls_handshake(ssl.TLSVersion.TLSv1_3, ca) == "TLSv1.3"
+    assert _tls_handshake(ssl.TLSVersion.TLSv1_2, ca) == "TLSv1.2"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TLSVersion.TLSv1_1 itself
+        assert "ALERT_PROTOCOL_VERSION" in _tls_handshake(ssl.TLSVersion.TLSv1_1, ca)
+    assert "CERTIFICATE_VERIFY_FAILED" in _tls_handshake(ssl.TLSVersion.TLSv1_3, None)
+
+
+def test_the_site_runs_with_its_secure_settings_over_https(converged):
+    """Over HTTPS the app knows it is secure (no redirect loop), sends HSTS without preload,
+    and its cookies are Secure: the lab runs as a real site does."""
+    r = requests.get(f"{vm.LAB_URL}/admin/login/", timeout=10, allow_redirects=False)
+    assert r.status_code == 200, r.status_code
+    assert r.headers["Strict-Transport-Security"] == "max-age=3600; includeSubDomains", r.headers
+    csrf = next(c for c in r.cookies if c.name == "csrftoken")
+    assert csrf.secure, "the CSRF cookie is sent without Secure"
+
+
 def test_the_login_page_is_rate_limited_per_client_and_pages_are_not(converged):
     """From the db host (a client address of its own, so the other tests' logins are not
     limited): 25 quick requests to /admin/login/ get 429 beyond the burst; the list page
     never does (service_login_rate_limit)."""
-    probe = ("import urllib.request, urllib.error\n"
+    probe = ("import ssl, sys, urllib.request, urllib.error\n"
+             "lab_ca = ssl.create_default_context(cadata=sys.argv[1])\n"
              "def get(path):\n"
              "    try:\n"
-             "        return urllib.request.urlopen(urllib.request.Request('http://lb' + path, headers={'Host': '127.0.0.1'}), timeout=10).status\n"
+             "        return urllib.request.urlopen(urllib.request.Request('https://lb' + path, headers={'Host': '127.0.0.1'}),\n"
+             "                                      timeout=10, context=lab_ca).status\n"
              "    except urllib.error.HTTPError as e:\n"
              "        return e.code\n"
              "print(' '.join(str(get('/admin/login/')) for _ in range(25)))\n"
              "print(' '.join(str(get('/')) for _ in range(25)))\n")
-    out = subprocess.run(["docker", "exec", "djangoops-lab-db", "python3", "-c", probe],
+    out = subprocess.run(["docker", "exec", "djangoops-lab-db", "python3", "-c", probe, vm.LAB_CA.read_text()],
                          capture_output=True, text=True, check=True).stdout.splitlines()
     login, pages = out[0].split(), out[1].split()
     assert login[0] == "200" and "429" in login and set(login) <= {"200", "429"}, login
@@ -310,7 +460,7 @@ def test_a_failing_management_command_stops_before_any_instance_switches(converg
     that fails stops the play, named with its error; Gunicorn keeps serving untouched, and
     real pages under load during the whole run never fail."""
     pids = _gunicorn_pids(hosts)
-    traffic = Load(vm.LAB_URL, rate=20, paths=["/"], max_requests=20000, max_seconds=600).start()
+    traffic = Load(vm.LAB_URL, rate=20, paths=["/"], max_requests=20000, max_seconds=600, cafile=str(vm.LAB_CA)).start()
     time.sleep(2)  # the load spans the whole run: before it starts and after it ends
     try:
         with traffic.operation():

@@ -30,7 +30,12 @@ LAB_HOSTS = {
 }
 SINGLE_HOSTS = {"single": ("djangoops-single-single", 2211)}
 
-LAB_URL = "http://127.0.0.1:8080"
+# The lab serves HTTPS with a certificate from its own CA (lab/lab_up.yml makes both) and
+# redirects plain HTTP there; requests trusts that CA (and only in the tests' process).
+LAB_URL = "https://127.0.0.1:8443"
+LAB_HTTP_URL = "http://127.0.0.1:8080"
+LAB_CA = SSH_KEY.parent / "tls" / "ca.crt"
+os.environ["REQUESTS_CA_BUNDLE"] = str(LAB_CA)
 SINGLE_URL = "http://127.0.0.1:8081"
 
 # Lab-only credentials (inventories/lab/group_vars/all/main.yml).
@@ -81,7 +86,7 @@ def wait_ready(url: str, timeout: float = 90) -> None:
 
 
 def admin_create_post(url: str, title: str, text: str) -> requests.Session:
-    """Log in to the Django admin over HTTP (with CSRF) and add a published post."""
+    """Log in to the Django admin (with CSRF) and add a published post."""
     s = requests.Session()
     origin = {"Origin": url, "Referer": f"{url}/admin/login/"}
     r = s.get(f"{url}/admin/login/", timeout=10)
