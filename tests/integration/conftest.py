@@ -53,7 +53,7 @@ LAB_DIR = REPO / "inventories" / "lab"
 
 # The modules that share the lab run in this order, whatever their names: the checks of
 # the fresh deployment first, then the day-2 operations that change it.
-_LAB_ORDER = ("test_vm_lab", "test_vm_day2")
+_LAB_ORDER = ("test_vm_lab", "test_vm_lock", "test_vm_day2")
 
 
 def pytest_collection_modifyitems(items):
