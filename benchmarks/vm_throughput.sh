@@ -17,7 +17,7 @@ connections=${CONNECTIONS:-16}
 threads=${THREADS:-2}
 https_url=https://127.0.0.1:8443/
 http_url=http://127.0.0.1:8080/
-plain='{"service_tls_mode": "disabled", "app_https": false}'
+plain='{"service_tls_mode": "disabled", "app_https": false, "deploy_public_url": "http://127.0.0.1:8080/"}'
 
 command -v wrk >/dev/null || { echo "wrk missing: apt-get install -y wrk" >&2; exit 1; }
 
