@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import ssl
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
+import certifi
 import requests
 import testinfra
 
@@ -31,11 +34,27 @@ LAB_HOSTS = {
 SINGLE_HOSTS = {"single": ("djangoops-single-single", 2211)}
 
 # The lab serves HTTPS with a certificate from its own CA (lab/lab_up.yml makes both) and
-# redirects plain HTTP there; requests trusts that CA (and only in the tests' process).
+# redirects plain HTTP there.
 LAB_URL = "https://127.0.0.1:8443"
 LAB_HTTP_URL = "http://127.0.0.1:8080"
 LAB_CA = SSH_KEY.parent / "tls" / "ca.crt"
-os.environ["REQUESTS_CA_BUNDLE"] = str(LAB_CA)
+_CA_BUNDLE = Path(tempfile.gettempdir()) / f"djangoops-tests-ca-{os.getpid()}.pem"
+# The CAs trusted before (the machine's REQUESTS_CA_BUNDLE, else its system store, else certifi's).
+_BASE_CAS = os.environ.get("REQUESTS_CA_BUNDLE") or ssl.get_default_verify_paths().cafile or certifi.where()
+
+
+def trust_lab_ca() -> None:
+    """requests in the tests' process trusts the CAs it trusted before and the lab's, once
+    lab/lab_up.yml made it. REQUESTS_CA_BUNDLE reaches the playbooks the tests start, and pip
+    in them reads it too: the lab's CA alone would make the package index untrusted there."""
+    parts = [Path(_BASE_CAS).read_text()]
+    if LAB_CA.is_file():
+        parts.append(LAB_CA.read_text())
+    _CA_BUNDLE.write_text("\n".join(parts))
+    os.environ["REQUESTS_CA_BUNDLE"] = str(_CA_BUNDLE)
+
+
+trust_lab_ca()
 SINGLE_URL = "http://127.0.0.1:8081"
 
 # Lab-only credentials (inventories/lab/group_vars/all/main.yml).
