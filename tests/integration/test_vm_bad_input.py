@@ -7,41 +7,17 @@ container as it was.
 
 from __future__ import annotations
 
-import datetime
 import re
 
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 import vm_helpers as vm
-
-
-def _key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _key_pem(key) -> str:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
-
-
-def _certificate_pem(key) -> str:
-    """A self-signed certificate for blog.example.com, valid now."""
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "blog.example.com")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=30)).sign(key, hashes.SHA256()))
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
-
+from pem import certificate_pem, key_pem, new_key
 
 # A certificate with the key of another one: the run must stop before any change, and
 # never show the key.
-OTHER_KEY = _key_pem(_key())
+OTHER_KEY = key_pem(new_key())
 
 CASES = {
     "unknown target": ({"target": "openstack"}, "target"),
@@ -65,8 +41,8 @@ CASES = {
                                              "bucket_access_key": "AK", "bucket_secret_key": "SK"}, "bucket_endpoint_url"),
     "uploads bucket without a key": ({"app_media_bucket": "uploads-check", "bucket_endpoint_url": "http://127.0.0.1:7070",
                                       "bucket_access_key": "", "bucket_secret_key": "SK"}, "bucket_access_key"),
-    "site certificate with another's key": ({"service_tls_mode": "provided", "service_tls_certificate": _certificate_pem(_key()),
-                                             "service_tls_private_key": OTHER_KEY}, "service_tls_private_key is not its key"),
+    "site certificate with another's key": ({"service_tls_mode": "provided", "service_tls_certificate": certificate_pem(new_key()),
+                                             "service_tls_private_key": OTHER_KEY}, "service_tls_private_key is not the key of service_tls_certificate"),
     "database TLS without its certificate": ({"database_tls_mode": "provided", "database_tls_certificate": "",
                                               "database_tls_private_key": OTHER_KEY}, "database_tls_certificate must be"),
     "database sslmode unknown": ({"app_database_sslmode": "strict"}, "app_database_sslmode"),

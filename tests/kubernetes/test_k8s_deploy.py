@@ -10,6 +10,7 @@ Standard, `check --deploy`, and a failing migration that leaves the old pods ser
 
 from __future__ import annotations
 
+import base64
 import re
 import shutil
 import subprocess
@@ -26,6 +27,7 @@ from k8s import KUBECTL, eventually, fresh_deployment, kubectl, kubectl_json
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from ansible_run import REPO, playbook  # noqa: E402
 from loadgen import Load  # noqa: E402
+from pem import certificate_pem, key_pem, new_key  # noqa: E402
 
 NS = "djangoops-e2e"
 APP = "djangoops-blog"
@@ -235,38 +237,67 @@ def test_check_deploy_in_a_pod_prints_no_warning(deployed):
     assert "System check identified no issues (1 silenced)." in out
 
 
-def test_an_external_database_by_url_a_clusterip_service_and_an_ingress(deployed):
+def test_an_external_database_by_url_an_ingress_with_tls_and_a_clusterip_service(deployed):
     """No StatefulSet when database_url names the database (here the e2e namespace's, reached
-    across namespaces); one pod without autoscaler; a ClusterIP Service with an Ingress."""
+    across namespaces); one pod without autoscaler; an Ingress serving TLS from the certificate
+    and key given (service_tls_mode provided), with the Service ClusterIP by itself. Gunicorn
+    trusts forwarded headers from the cluster's own addresses only. A second run asks
+    cert-manager instead (acme): the Ingress names the issuer and the role's Secret goes."""
     ns = "djangoops-e2e-ext"
+    host = "blog.example.test"
+    key = new_key()
+    certificate = certificate_pem(key, host)
+    ext_vars = {**DEPLOY_VARS, "kubernetes_namespace": ns, "deploy_build_release": False,
+                "database_url": f"postgres://blog:lab-only-db-password-not-secret@{APP}-postgres.{NS}.svc:5432/blog",
+                "app_replicas": 1, "app_hpa_enabled": False,
+                "service_ingress_enabled": True, "service_ingress_host": host}
     kubectl("delete", "namespace", ns, "--ignore-not-found", "--wait=true", "--timeout=180s", timeout=200)
     try:
         result = playbook("deploy.yml", timeout=900, extra_vars={
-            **DEPLOY_VARS, "kubernetes_namespace": ns, "deploy_build_release": False,
-            "database_url": f"postgres://blog:lab-only-db-password-not-secret@{APP}-postgres.{NS}.svc:5432/blog",
-            "app_replicas": 1, "app_hpa_enabled": False, "service_type": "ClusterIP",
-            "service_ingress_enabled": True, "service_ingress_host": "blog.example.test"})
+            **ext_vars, "service_tls_mode": "provided", "service_tls_certificate": certificate,
+            "service_tls_private_key": key_pem(key)})
         assert result.rc == 0, result.output[-5000:]
-        assert ("The app answers at http://blog.example.test/ (through the Ingress, once its host name"
-                in " ".join(result.output.split()))
+        assert f"The app answers at https://{host}/ (through the Ingress, once its host name" in " ".join(result.output.split())
+        assert "PRIVATE KEY" not in result.output
         assert kubectl_json("-n", ns, "get", "statefulsets,pvc,hpa")["items"] == []
+        assert kubectl_json("-n", ns, "get", "service", APP)["spec"]["type"] == "ClusterIP"
         ingress = kubectl_json("-n", ns, "get", "ingress", APP)
         rule = ingress["spec"]["rules"][0]
-        assert rule["host"] == "blog.example.test"
+        assert rule["host"] == host
         assert rule["http"]["paths"][0]["backend"]["service"]["name"] == APP
+        assert ingress["spec"]["tls"] == [{"hosts": [host], "secretName": f"{APP}-tls"}]
+        secret = kubectl_json("-n", ns, "get", "secret", f"{APP}-tls")
+        assert secret["type"] == "kubernetes.io/tls"
+        assert base64.b64decode(secret["data"]["tls.crt"]).decode().strip() == certificate.strip()
         secret_keys = kubectl_json("-n", ns, "get", "secrets", "-l", f"djangoops.dev/config-of={APP}")["items"]
         assert any("DATABASE_URL" in item.get("data", {}) for item in secret_keys)
+        # The cluster's addresses, read from its Node: the pod CIDR and the node's InternalIP.
+        configs = kubectl_json("-n", ns, "get", "configmaps", "-l", f"djangoops.dev/config-of={APP}")["items"]
+        assert {c["data"]["FORWARDED_ALLOW_IPS"] for c in configs} == {"10.213.98.0/24,10.213.99.2"}
 
         forward = subprocess.Popen([KUBECTL, "-n", ns, "port-forward", f"svc/{APP}", "18081:80"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             r = eventually(lambda: requests.get("http://127.0.0.1:18081/readyz", timeout=3), timeout=30, interval=1)
             assert r.status_code == 200  # /readyz queries the database: the external one answers
-            page = requests.get("http://127.0.0.1:18081/", headers=TLS, timeout=10)
-            assert page.status_code == 200 and page.headers["X-Served-By"].startswith(f"{APP}-")
+            # A port-forward arrives from 127.0.0.1 inside the pod, not from the cluster's
+            # addresses: its X-Forwarded-Proto is not believed, and Django redirects to HTTPS.
+            page = requests.get("http://127.0.0.1:18081/", headers={**TLS, "Host": host}, timeout=10,
+                                allow_redirects=False)
+            assert page.status_code == 301, page.status_code
+            assert page.headers["Location"] == f"https://{host}/"
         finally:
             forward.terminate()
             forward.wait(timeout=10)
+
+        result = playbook("deploy.yml", timeout=900, extra_vars={
+            **ext_vars, "service_tls_mode": "acme", "service_acme_issuer": "lab-acme"})
+        assert result.rc == 0, result.output[-5000:]
+        ingress = kubectl_json("-n", ns, "get", "ingress", APP)
+        assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "lab-acme"
+        assert ingress["spec"]["tls"] == [{"hosts": [host], "secretName": f"{APP}-tls"}]
+        # The role's own Secret goes: cert-manager writes the one of that name from now on.
+        assert kubectl_json("-n", ns, "get", "secrets", "-l", f"djangoops.dev/tls-of={APP}")["items"] == []
     finally:
         kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
