@@ -21,6 +21,7 @@ import time
 import pytest
 
 from ansible_run import REPO, PlaybookResult
+from concurrent_runs import ended, start_playbook
 from waiting import eventually
 
 pytestmark = pytest.mark.slow
@@ -72,21 +73,7 @@ def quick(lab):
 
 
 def start(lab_env: dict, lab_dirs: dict, log, **extra_vars) -> subprocess.Popen:
-    return subprocess.Popen(
-        ["ansible-playbook", "-i", str(LAB_DIR), "deploy.yml", "-e", json.dumps({**lab_dirs, **extra_vars})],
-        cwd=REPO, env={**os.environ, **lab_env, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"},
-        stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
-
-def ended(procs: list[subprocess.Popen], began: float, timeout: float = 1500) -> dict[int, float]:
-    """Wait for every process; the seconds from `began` to each one's end, by pid."""
-    took: dict[int, float] = {}
-    while len(took) < len(procs):
-        assert time.monotonic() - began < timeout, "the runs did not end"
-        for proc in procs:
-            if proc.pid not in took and proc.poll() is not None:
-                took[proc.pid] = time.monotonic() - began
-        time.sleep(0.1)
-    return took
+    return start_playbook(["-i", str(LAB_DIR), "deploy.yml", "-e", json.dumps({**lab_dirs, **extra_vars})], log, lab_env)
 
 
 def test_two_deploys_started_together_one_is_refused_naming_the_other(lab, lab_env, lab_dirs, tmp_path):

@@ -27,7 +27,8 @@ import pytest
 from k8s import KubectlError, eventually, fresh_deployment, kubectl, kubectl_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from ansible_run import REPO, PlaybookResult, playbook  # noqa: E402
+from ansible_run import PlaybookResult, playbook  # noqa: E402
+from concurrent_runs import ended, start_playbook  # noqa: E402
 
 NS = "djangoops-lock"
 APP = "djangoops-blog"
@@ -51,21 +52,7 @@ def scale(**extra) -> PlaybookResult:
 
 def start(path: str, extra_vars: dict, log: Path) -> subprocess.Popen:
     """ansible-playbook in the background (its own process group), output to `log`."""
-    return subprocess.Popen(
-        ["ansible-playbook", path, "-e", json.dumps(extra_vars)], cwd=REPO,
-        env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"},
-        stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
-
-def ended(procs: list[subprocess.Popen], began: float, timeout: float = 1500) -> dict[int, float]:
-    """Wait for every process; the seconds from `began` to each one's end, by pid."""
-    took: dict[int, float] = {}
-    while len(took) < len(procs):
-        assert time.monotonic() - began < timeout, "the runs did not end"
-        for proc in procs:
-            if proc.pid not in took and proc.poll() is not None:
-                took[proc.pid] = time.monotonic() - began
-        time.sleep(0.1)
-    return took
+    return start_playbook([path, "-e", json.dumps(extra_vars)], log)
 
 
 def lease() -> dict | None:

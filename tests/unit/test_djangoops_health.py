@@ -21,7 +21,8 @@ def _module(monkeypatch, tmp_path, target):
     """The wrapper module, imported with DJANGOOPS_WSGI_APP=target and tmp_path on sys.path."""
     monkeypatch.setenv("DJANGOOPS_WSGI_APP", target)
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delitem(sys.modules, "plainapp", raising=False)  # each test's own copy
+    for name in ("plainapp", "echoapp"):
+        monkeypatch.delitem(sys.modules, name, raising=False)  # each test's own copy
     spec = importlib.util.spec_from_file_location("djangoops_health_under_test", WRAPPER)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -81,6 +82,43 @@ def test_readiness_follows_the_database_check(monkeypatch, plain_app):
     assert _call(app, health.READY_PATH)[:3:2] == ("200 OK", b"ready\n")
     status, _, body = _call(app, health.READY_PATH)
     assert status == "503 Service Unavailable" and b"'default'" in body and b"OperationalError" in body
+
+
+FORWARDED = {"HTTP_X_FORWARDED_PROTO": "https", "HTTP_X_FORWARDED_FOR": "203.0.113.9",
+             "HTTP_X_FORWARDED_HOST": "evil.example", "HTTP_FORWARDED": "proto=https", "HTTP_X_REAL_IP": "203.0.113.9"}
+
+
+def _headers_seen(monkeypatch, tmp_path, allow, peer):
+    """The forwarded headers the project sees from `peer` with FORWARDED_ALLOW_IPS=allow."""
+    (tmp_path / "echoapp.py").write_text(textwrap.dedent("""
+        import json
+        def application(environ, start_response):
+            start_response("200 OK", [])
+            return [json.dumps(sorted(k for k in environ if k.startswith("HTTP_"))).encode()]
+    """))
+    if allow is None:
+        monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    else:
+        monkeypatch.setenv("FORWARDED_ALLOW_IPS", allow)
+    health = _module(monkeypatch, tmp_path, "echoapp")
+    environ = {"PATH_INFO": "/", "REQUEST_METHOD": "GET", "REMOTE_ADDR": peer, "HTTP_HOST": "blog", **FORWARDED}
+    body = b"".join(health.application(environ, lambda status, headers: None))
+    return set(json.loads(body)) - {"HTTP_HOST"}
+
+
+@pytest.mark.parametrize(("allow", "peer", "kept"), [
+    ("10.213.98.0/24,10.213.99.2", "10.213.98.1", True),    # the node's address on the pod network
+    ("10.213.98.0/24,10.213.99.2", "10.213.99.2", True),
+    ("10.213.98.0/24,10.213.99.2", "127.0.0.1", False),     # a port-forward arrives from inside the pod
+    ("10.213.98.0/24,10.213.99.2", "203.0.113.9", False),
+    ("fd00::/64", "fd00::7", True),
+    ("*", "203.0.113.9", True),
+    (None, "127.0.0.1", True),                               # Gunicorn's own default: the loopback only
+    (None, "10.0.0.5", False),
+    ("10.0.0.5", "", True),                                  # a Unix socket: no address to judge
+])
+def test_forwarded_headers_reach_the_project_only_from_trusted_proxies(monkeypatch, tmp_path, allow, peer, kept):
+    assert _headers_seen(monkeypatch, tmp_path, allow, peer) == (set(FORWARDED) if kept else set())
 
 
 def test_without_the_app_named_the_worker_does_not_boot(monkeypatch, tmp_path):
