@@ -11,6 +11,7 @@ Standard, `check --deploy`, and a failing migration that leaves the old pods ser
 from __future__ import annotations
 
 import base64
+import json
 import re
 import shutil
 import subprocess
@@ -271,24 +272,37 @@ def test_an_external_database_by_url_an_ingress_with_tls_and_a_clusterip_service
         assert base64.b64decode(secret["data"]["tls.crt"]).decode().strip() == certificate.strip()
         secret_keys = kubectl_json("-n", ns, "get", "secrets", "-l", f"djangoops.dev/config-of={APP}")["items"]
         assert any("DATABASE_URL" in item.get("data", {}) for item in secret_keys)
-        # The cluster's addresses, read from its Node: the pod CIDR and the node's InternalIP.
+        # The cluster's addresses, read from its Node (the pod CIDR and the node's InternalIP),
+        # and the pod's own loopback.
         configs = kubectl_json("-n", ns, "get", "configmaps", "-l", f"djangoops.dev/config-of={APP}")["items"]
-        assert {c["data"]["FORWARDED_ALLOW_IPS"] for c in configs} == {"10.213.98.0/24,10.213.99.2"}
+        assert {c["data"]["FORWARDED_ALLOW_IPS"] for c in configs} == {"10.213.98.0/24,10.213.99.2,127.0.0.1,::1"}
+        headers = {**TLS, "Host": host}
 
         forward = subprocess.Popen([KUBECTL, "-n", ns, "port-forward", f"svc/{APP}", "18081:80"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             r = eventually(lambda: requests.get("http://127.0.0.1:18081/readyz", timeout=3), timeout=30, interval=1)
             assert r.status_code == 200  # /readyz queries the database: the external one answers
-            # A port-forward arrives from 127.0.0.1 inside the pod, not from the cluster's
-            # addresses: its X-Forwarded-Proto is not believed, and Django redirects to HTTPS.
-            page = requests.get("http://127.0.0.1:18081/", headers={**TLS, "Host": host}, timeout=10,
-                                allow_redirects=False)
-            assert page.status_code == 301, page.status_code
-            assert page.headers["Location"] == f"https://{host}/"
+            # A port-forward arrives from the pod's loopback, trusted as by Gunicorn's default.
+            page = requests.get("http://127.0.0.1:18081/", headers=headers, timeout=10, allow_redirects=False)
+            assert page.status_code == 200 and page.headers["X-Served-By"].startswith(f"{APP}-")
         finally:
             forward.terminate()
             forward.wait(timeout=10)
+
+        # A client outside the cluster that reaches a pod with its own address (a node port
+        # with externalTrafficPolicy Local keeps it: this host's 10.213.99.1) cannot claim
+        # HTTPS: its X-Forwarded-Proto never reaches Django, which redirects it.
+        direct = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "direct", "namespace": ns},
+                  "spec": {"type": "NodePort", "externalTrafficPolicy": "Local",
+                           "selector": {"app.kubernetes.io/instance": APP, "app.kubernetes.io/component": "web"},
+                           "ports": [{"port": 80, "targetPort": "http"}]}}
+        kubectl("apply", "-f", "-", stdin=json.dumps(direct))
+        node_port = kubectl_json("-n", ns, "get", "service", "direct")["spec"]["ports"][0]["nodePort"]
+        page = eventually(lambda: requests.get(f"http://10.213.99.2:{node_port}/", headers=headers, timeout=5,
+                                               allow_redirects=False), timeout=30, interval=1)
+        assert page.status_code == 301, page.status_code
+        assert page.headers["Location"] == f"https://{host}/"
 
         result = playbook("deploy.yml", timeout=900, extra_vars={
             **ext_vars, "service_tls_mode": "acme", "service_acme_issuer": "lab-acme"})
