@@ -90,12 +90,17 @@ def ssh_host(port: int):
 
 
 def container_state() -> dict[str, tuple[str, str]]:
-    """Every container's id and start time: equal before and after means untouched."""
-    ids = subprocess.run(["docker", "ps", "-aq"], capture_output=True, text=True, check=True).stdout.split()
+    """Every lab container's id and start time: equal before and after means untouched.
+    Only the labs' (djangoops-<lab>-<host>): the Kubernetes phase, beside these tests, builds
+    images, and a build's own short-lived containers (and the image role's
+    djangoops-release-*) come and go meanwhile."""
+    names = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True,
+                           check=True).stdout.split()
+    ids = [n for n in names if n.startswith("djangoops-") and not n.startswith("djangoops-release-")]
     if not ids:
         return {}
-    out = subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True, check=True).stdout
-    return {c["Name"]: (c["Id"], c["State"]["StartedAt"]) for c in json.loads(out)}
+    out = subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True, check=False).stdout
+    return {c["Name"]: (c["Id"], c["State"]["StartedAt"]) for c in json.loads(out or "[]")}
 
 
 def wait_ready(url: str, timeout: float = 90) -> None:
