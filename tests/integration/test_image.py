@@ -123,6 +123,7 @@ def test_image_serves_its_colour_and_host_and_tracks_the_database(
             "DJANGO_SECURE_SSL_REDIRECT": "false",
             "DJANGO_SECURE_COOKIES": "false",
             "DJANGO_HSTS_SECONDS": "0",
+            "BLOG_RELEASE_HEADERS": "true",
         }
         for _ in range(60):
             if db.exec_run("pg_isready -U blog -h 127.0.0.1").exit_code == 0:

@@ -188,7 +188,7 @@ def test_a_settings_change_restarts_one_host_at_a_time_without_a_failed_request(
     every app host, one at a time, each answering before the next (the restart handler),
     and no request fails. (Before, every host restarted at once: 30% failed, as the issue "Production edge" measured.)"""
     pids = {host: running(host)["pid"] for host in ("app1", "app2")}
-    lab_settings = {"DJANGO_HSTS_SECONDS": "0"}  # the lab inventory's own, kept
+    lab_settings = {"DJANGO_HSTS_SECONDS": "0", "BLOG_RELEASE_HEADERS": "true"}  # the lab inventory's own, kept
     with load() as traffic:
         time.sleep(2)
         with traffic.operation():

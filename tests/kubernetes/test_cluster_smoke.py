@@ -44,6 +44,7 @@ spec:
             - {{name: SECRET_KEY, value: "{secret_key}"}}
             - {{name: ALLOWED_HOSTS, value: "*"}}
             - {{name: DJANGO_SECURE_SSL_REDIRECT, value: "false"}}
+            - {{name: BLOG_RELEASE_HEADERS, value: "true"}}
             - name: POD_NAME
               valueFrom: {{fieldRef: {{fieldPath: metadata.name}}}}
           ports: [{{containerPort: 8000}}]

@@ -35,7 +35,9 @@ APP = "djangoops-blog"
 ADMIN = ("admin", "lab-only-admin-password")
 # The production defaults behind a TLS proxy: the lab's plain-HTTP overrides are taken away
 # (its extra variables) or turned around (app_https).
-DEPLOY_VARS = {"target": "kubernetes", "kubernetes_namespace": NS, "app_extra_environment": {}, "app_https": True}
+# The blog's release headers stay on: the tests read X-Served-By.
+DEPLOY_VARS = {"target": "kubernetes", "kubernetes_namespace": NS,
+               "app_extra_environment": {"BLOG_RELEASE_HEADERS": "true"}, "app_https": True}
 TLS = {"X-Forwarded-Proto": "https"}
 # requests/s of real pages under load: each costs a pod about 3 to 4 ms of CPU (the list
 # page or a detail page against /healthz's 1 ms), so 30/s keeps the 3 pods near 40% of

@@ -33,7 +33,8 @@ from concurrent_runs import ended, start_playbook  # noqa: E402
 NS = "djangoops-lock"
 APP = "djangoops-blog"
 LEASE = f"{APP}-run-lock"
-DEPLOY_VARS = {"target": "kubernetes", "kubernetes_namespace": NS, "app_extra_environment": {}, "app_https": True}
+DEPLOY_VARS = {"target": "kubernetes", "kubernetes_namespace": NS,
+               "app_extra_environment": {"BLOG_RELEASE_HEADERS": "true"}, "app_https": True}
 SCALE_VARS = {"target": "kubernetes", "kubernetes_namespace": NS, "scale_replicas": 3}
 
 

@@ -4,7 +4,7 @@ from django.db import connections
 from django.http import HttpResponse
 from django.utils.cache import add_never_cache_headers
 
-from .release import release_info
+from .release import headers_enabled, release_info
 
 logger = logging.getLogger(__name__)
 
@@ -12,6 +12,8 @@ HEALTH_PATHS = {"/healthz", "/readyz"}
 
 
 def set_release_headers(response):
+    if not headers_enabled():
+        return response
     info = release_info()
     response["X-Served-By"] = info["served_by"]
     response["X-Release-Colour"] = info["release_colour"]
@@ -63,7 +65,8 @@ class HealthCheckMiddleware:
 
 
 class ReleaseHeadersMiddleware:
-    """Adds X-Served-By, X-Release-Colour and X-App-Version to every response."""
+    """Adds X-Served-By, X-Release-Colour and X-App-Version to every response, when
+    BLOG_RELEASE_HEADERS asks for them (release.headers_enabled)."""
 
     def __init__(self, get_response):
         self.get_response = get_response

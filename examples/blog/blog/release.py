@@ -1,4 +1,4 @@
-"""What the page header and the X-Served-By / X-Release-Colour headers show.
+"""What the page header and the X-Served-By / X-Release-Colour headers (when asked for) show.
 
 Read from the environment on every call (cheap), so that a test or an operator can
 change them without re-importing anything.
@@ -21,6 +21,14 @@ def release_colour():
 
 def app_version():
     return os.environ.get("APP_VERSION") or "dev"
+
+
+def headers_enabled():
+    """Whether responses carry X-Served-By, X-Release-Colour and X-App-Version: only when
+    BLOG_RELEASE_HEADERS asks (true, 1, yes or on), as the lab and the tests do. They name
+    the host and the release, which a public site need not tell anyone; the page header
+    the article shows does not depend on it."""
+    return os.environ.get("BLOG_RELEASE_HEADERS", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def release_info():

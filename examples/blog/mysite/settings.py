@@ -99,7 +99,8 @@ MIDDLEWARE = [
     # First: probes are answered before the SSL redirect and before anything calls
     # request.get_host(), so Kubernetes can probe by pod IP with any Host header.
     "blog.middleware.HealthCheckMiddleware",
-    # Which pod/host and release served this response (X-Served-By, X-Release-Colour).
+    # Which pod/host and release served this response (X-Served-By, X-Release-Colour),
+    # only with BLOG_RELEASE_HEADERS=true (the lab and the tests set it).
     "blog.middleware.ReleaseHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     *(["whitenoise.middleware.WhiteNoiseMiddleware"] if env_bool("DJANGO_SERVE_STATIC", False) else []),

@@ -20,6 +20,13 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 HTTPS = {"X-Forwarded-Proto": "https", "Host": "testserver"}
 
 
+@pytest.fixture(autouse=True)
+def release_headers(monkeypatch):
+    """The tests read the release headers, as the lab does: BLOG_RELEASE_HEADERS on
+    (tests/test_release_header.py checks that they are off without it)."""
+    monkeypatch.setenv("BLOG_RELEASE_HEADERS", "true")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def collected_static(tmp_path_factory):
     """Run collectstatic once, so pages render through the real

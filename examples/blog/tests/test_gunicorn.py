@@ -46,6 +46,7 @@ def gunicorn(request, tmp_path, collected_static):
         "POD_NAME": "blog-test-pod",
         "APP_RELEASE_COLOUR": "maroon",
         "APP_VERSION": "1.0",
+        "BLOG_RELEASE_HEADERS": "true",
         "STATIC_ROOT": str(collected_static),  # collectstatic ran, as in the image
         **getattr(request, "param", {}),  # more settings, from indirect parametrisation
     }

@@ -60,3 +60,13 @@ def test_every_page_carries_the_release_headers(client, published_post):
         response = client.get(path)
         assert response["X-Served-By"], path
         assert response["X-Release-Colour"], path
+
+
+def test_no_release_headers_unless_asked_and_the_page_header_stays(client, monkeypatch):
+    monkeypatch.delenv("BLOG_RELEASE_HEADERS", raising=False)
+    for path in ("/", "/healthz"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        for header in ("X-Served-By", "X-Release-Colour", "X-App-Version"):
+            assert header not in response, (path, header)
+    assert "data-colour=" in header_tag(client.get("/"))
