@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -237,3 +238,105 @@ def test_other_errors_are_not_waited_on():
     with pytest.raises(KeyError):
         F["wait_for_database"](connect, 30, ConnectionError, clock, clock.sleep)
     assert clock.slept == []
+
+
+# --- the migrations' timeouts, against a real PostgreSQL (tests/harness/pg-scratch) ------
+
+REPO = Path(__file__).resolve().parents[2]
+THING = """from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    initial = True
+    dependencies = []
+    operations = [migrations.CreateModel("Thing", [("id", models.BigAutoField(primary_key=True)),
+                                                   ("name", models.CharField(max_length=20))])]
+"""
+NOTE = """from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("lockapp", "0001_initial")]
+    operations = [migrations.AddField("Thing", "note", models.TextField(null=True))]
+"""
+
+
+@pytest.fixture
+def pg_project(tmp_path):
+    """A project with one app (lockapp) in a database of its own on the scratch PostgreSQL."""
+    pytest.importorskip("django")
+    psycopg = pytest.importorskip("psycopg")
+    from urllib.parse import urlsplit
+
+    started = subprocess.run([str(REPO / "tests" / "harness" / "pg-scratch")], capture_output=True, text=True,
+                             timeout=120, check=True)
+    url = started.stdout.strip().splitlines()[-1].split("=", 1)[1]
+    name = f"ensure_{os.getpid()}_{id(tmp_path) % 100000}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'drop database if exists "{name}"')
+        admin.execute(f'create database "{name}"')
+    parts = urlsplit(url)
+    database = {"ENGINE": "django.db.backends.postgresql", "NAME": name, "USER": parts.username,
+                "PASSWORD": parts.password, "HOST": parts.hostname, "PORT": str(parts.port)}
+    (tmp_path / "lockapp" / "migrations").mkdir(parents=True)
+    (tmp_path / "lockapp" / "__init__.py").write_text("")
+    (tmp_path / "lockapp" / "migrations" / "__init__.py").write_text("")
+    (tmp_path / "lockapp" / "migrations" / "0001_initial.py").write_text(THING)
+    (tmp_path / "djangoops_pg_settings.py").write_text(
+        "SECRET_KEY = 'x' * 40\n"
+        "INSTALLED_APPS = ['django.contrib.auth', 'django.contrib.contenttypes', 'lockapp']\n"
+        f"DATABASES = {{'default': {database!r}}}\n"
+        "USE_TZ = True\n")
+
+    def run(lock_timeout="10s"):
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "djangoops_pg_settings", "PYTHONPATH": str(tmp_path),
+               "DJANGOOPS_MIGRATE_LOCK_TIMEOUT": lock_timeout, "DJANGOOPS_MIGRATE_STATEMENT_TIMEOUT": "0"}
+        return subprocess.run([sys.executable, "-m", "django", "shell", "-c", SCRIPT.read_text()], env=env,
+                              capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False)
+
+    def columns():
+        with psycopg.connect(url.rsplit("/", 1)[0] + "/" + name) as conn:
+            return [row[0] for row in conn.execute(
+                "select column_name from information_schema.columns where table_name = 'lockapp_thing' order by 1")]
+
+    try:
+        yield run, columns, tmp_path, url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f'drop database if exists "{name}" with (force)')
+
+
+def test_a_migration_blocked_by_a_lock_fails_within_lock_timeout_and_applies_nothing(pg_project):
+    import psycopg
+
+    run, columns, project_dir, db_url = pg_project
+    first = run()
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    (project_dir / "lockapp" / "migrations" / "0002_note.py").write_text(NOTE)
+    with psycopg.connect(db_url) as holder:  # a long transaction that read the table
+        holder.execute("select count(*) from lockapp_thing")
+        started = time.monotonic()
+        blocked = run(lock_timeout="1s")
+        took = time.monotonic() - started
+    assert blocked.returncode != 0
+    assert "lock_timeout (1s, app_migrate_lock_timeout)" in blocked.stdout, blocked.stdout[-2000:]
+    assert took < 30, took  # Django's start-up, then one second of waiting
+    assert "note" not in columns()
+    again = run()  # the lock is gone: the same release migrates
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert "note" in columns()
+
+
+@pytest.mark.parametrize(("environ", "pairs"), [
+    ({}, []),
+    ({"DJANGOOPS_MIGRATE_LOCK_TIMEOUT": "10s", "DJANGOOPS_MIGRATE_STATEMENT_TIMEOUT": "0"},
+     [("lock_timeout", "10s"), ("statement_timeout", "0")]),
+])
+def test_migration_timeouts_come_from_the_environment(environ, pairs):
+    assert F["migration_timeouts"](environ) == pairs
+
+
+def test_the_timeout_that_cancelled_a_statement_is_named():
+    assert F["timeout_hit"]("canceling statement due to lock timeout") == "lock_timeout"
+    assert F["timeout_hit"]("canceling statement due to statement timeout") == "statement_timeout"
+    assert F["timeout_hit"]("relation does not exist") is None

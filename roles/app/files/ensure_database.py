@@ -74,6 +74,24 @@ def parse_commands(text):
     return commands
 
 
+def migration_timeouts(environ):
+    """PostgreSQL's lock_timeout and statement_timeout for the migrations, from
+    DJANGOOPS_MIGRATE_LOCK_TIMEOUT and DJANGOOPS_MIGRATE_STATEMENT_TIMEOUT (the role's
+    app_migrate_*): (name, value) pairs, those not set left out."""
+    pairs = [("lock_timeout", environ.get("DJANGOOPS_MIGRATE_LOCK_TIMEOUT", "")),
+             ("statement_timeout", environ.get("DJANGOOPS_MIGRATE_STATEMENT_TIMEOUT", ""))]
+    return [(name, value) for name, value in pairs if value]
+
+
+def timeout_hit(error_text):
+    """Which timeout stopped a statement, from PostgreSQL's message, or None."""
+    if "lock timeout" in error_text:
+        return "lock_timeout"
+    if "statement timeout" in error_text:
+        return "statement_timeout"
+    return None
+
+
 def tail(text, limit=OUTPUT_LIMIT):
     return text if len(text) <= limit else "[...]" + text[-limit:]
 
@@ -134,7 +152,29 @@ if tries > 1:
 executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
 plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
 if plan:
-    call_command("migrate", interactive=False, verbosity=1)
+    # A migration waits at most lock_timeout for a table another session holds (then it
+    # fails, and the running release keeps serving, instead of queueing every query behind
+    # its ALTER TABLE), and runs at most statement_timeout: for this session only.
+    timeouts = migration_timeouts(os.environ) if connections[DEFAULT_DB_ALIAS].vendor == "postgresql" else []
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        for setting, value in timeouts:
+            cursor.execute("SELECT set_config(%s, %s, false)", [setting, value])
+    try:
+        call_command("migrate", interactive=False, verbosity=1)
+    except DatabaseError as exc:
+        hit = timeout_hit(str(exc))
+        if hit is None:
+            raise
+        limit = dict(timeouts)[hit]
+        fail("migrate", step="the migrations", error=(
+            f"a statement waited longer than {hit} ({limit}, app_migrate_{hit}) and was cancelled: "
+            + ("another session holds a lock on a table the migration changes (a long transaction or query); "
+               if hit == "lock_timeout" else "a migration ran too long; ")
+            + f"nothing of that migration was applied. PostgreSQL said: {str(exc).strip()}"))
+    # the superuser and the management commands run without them
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        for setting, _value in timeouts:
+            cursor.execute(f"RESET {setting}")  # one of migration_timeouts' two names
     result["changes"].append(f"applied {len(plan)} migrations")
 
 name = os.environ.get("DJANGOOPS_SUPERUSER_NAME", "")
