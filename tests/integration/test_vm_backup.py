@@ -138,3 +138,18 @@ def test_a_point_in_time_restore_undoes_a_bad_delete(backups):
                           capture_output=True, text=True)
     assert kept.returncode == 0 and kept.stdout.strip()
     vm.admin_create_post(vm.LAB_URL, f"Written after the restore {run}", "The restored database takes writes.")
+
+
+def test_an_upgrade_takes_a_backup_before_it_migrates(backups):
+    before = [key for key in keys(backups["bucket"], "postgresql/blog/base/") if key.endswith("/backup.info")]
+    # the running release again (built by the deploy): the upgrade's steps, no new code
+    result = backups["run"]("playbooks/upgrade.yml", upgrade_build_release=False)
+    assert result.rc == 0, result.output[-6000:]
+    text = " ".join(result.output.split())
+    assert text.index("Back up the database before the migration") < text.index(
+        "Install the new release beside the running one and migrate once")
+    after = [key for key in keys(backups["bucket"], "postgresql/blog/base/") if key.endswith("/backup.info")]
+    assert len(after) == len(before) + 1
+    new_id = (set(after) - set(before)).pop().split("/")[-2]
+    assert f"Backup {new_id} of blog" in text and f"s3://{backups['bucket']}/postgresql/blog/base/{new_id}" in text
+    assert requests.get(f"{vm.LAB_URL}/", timeout=10).status_code == 200
