@@ -236,8 +236,15 @@ def test_teardown_keeps_the_data_unless_asked(url):
     new_url = re.search(r"The app answers at (http://\S+/)", redeployed.output).group(1)
     assert title in requests.get(new_url, headers=TLS, timeout=10).text
 
+    # Another team's object in the namespace: removing the app's data leaves it (and the
+    # namespace) alone; only teardown_remove_namespace takes the namespace with everything in it.
+    kubectl("-n", NS, "create", "configmap", "another-teams", "--from-literal=keep=yes")
     gone = run("playbooks/teardown.yml", teardown_remove_data=True)
     assert gone.rc == 0, gone.output[-5000:]
+    assert kubectl("-n", NS, "get", "pvc", "-o", "name").strip() == ""
+    assert kubectl("-n", NS, "get", "configmap", "another-teams", "-o", "name").strip()
+    everything = run("playbooks/teardown.yml", teardown_remove_data=True, teardown_remove_namespace=True)
+    assert everything.rc == 0, everything.output[-5000:]
     assert kubectl("get", "namespace", NS, "--ignore-not-found").strip() == ""
 
 

@@ -442,6 +442,71 @@ def test_a_failing_management_command_fails_the_job_and_the_old_pods_keep_servin
     assert [r.status_code for r in answers] == [200] * 10
 
 
+def db_sql(query: str, user: str = "postgres") -> str:
+    """psql in the database pod, over its local socket (trusted: no password)."""
+    return kubectl("-n", NS, "exec", f"{APP}-postgres-0", "-c", "postgresql", "--", "psql", "-U", user,
+                   "-d", "blog", "-XtAc", query).strip()
+
+
+def db_login(user: str, password: str) -> subprocess.CompletedProcess:
+    """A password login to the database pod over TCP, at the pod's own address: the app's
+    way in (scram-sha-256; only the pod's loopback is trusted)."""
+    return subprocess.run([KUBECTL, "-n", NS, "exec", f"{APP}-postgres-0", "-c", "postgresql", "--", "bash", "-c",
+                           'PGPASSWORD="$1" psql -h "$(hostname -i)" -U "$2" -d blog -XtAc "SELECT 1"', "-", password,
+                           user], capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_the_apps_user_owns_its_database_and_is_no_superuser(deployed):
+    assert db_sql("SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = 'blog'") == "f|f|f"
+    assert db_sql("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'blog'") == "blog"
+    assert db_sql("SELECT rolsuper FROM pg_roles WHERE rolname = 'postgres'") == "t"
+    secret = kubectl_json("-n", NS, "get", "secret", f"{APP}-postgres")["data"]
+    assert set(secret) == {"SUPERUSER_PASSWORD", "APP_PASSWORD"}
+    assert base64.b64decode(secret["SUPERUSER_PASSWORD"]) != base64.b64decode(secret["APP_PASSWORD"])
+
+
+def test_a_changed_database_password_alters_the_role_then_the_pods_roll(deployed):
+    """Rotation: the role is altered by a new Job before the app's Secret changes and its
+    pods roll; the old password no longer logs in, pages that read the database answer.
+    Then back, the same way."""
+    old = "lab-only-db-password-not-secret"
+    def roles_jobs() -> set[str]:
+        return {j["metadata"]["name"] for j in kubectl_json("-n", NS, "get", "jobs", "-l",
+                                                             "app.kubernetes.io/component=database-roles")["items"]}
+
+    for new, previous in (("rotated-" + uuid.uuid4().hex[:12], old), (old, None)):
+        jobs_before = roles_jobs()
+        result = deploy(database_password=new)
+        assert result.rc == 0, result.output[-5000:]
+        assert len(roles_jobs()) == 1 and roles_jobs() != jobs_before, (jobs_before, roles_jobs())
+        assert result.output.index("Set the app's user up") < result.output.index("Store the settings in a ConfigMap")
+        accepted = db_login("blog", new)
+        assert accepted.returncode == 0 and accepted.stdout.strip() == "1", accepted.stderr
+        if previous:
+            refused = db_login("blog", previous)
+            assert refused.returncode != 0 and "password authentication failed" in refused.stderr, refused.stderr
+        pages = [requests.get(deployed["url"], headers=TLS, timeout=10) for _ in range(10)]
+        assert [p.status_code for p in pages] == [200] * 10
+    again = deploy()
+    assert again.rc == 0 and again.changed == 0, again.recap
+
+
+def test_another_postgresql_major_version_is_refused_before_any_change(deployed):
+    """A new major version cannot start on the old data (it would crash-loop): the deploy
+    stops in its checks, before the image is built, naming the variable and the way."""
+    def image() -> str:
+        sts = kubectl_json("-n", NS, "get", "statefulset", f"{APP}-postgres")
+        return sts["spec"]["template"]["spec"]["containers"][0]["image"]
+
+    before = image()
+    result = deploy(database_image="postgres:17")
+    assert result.rc != 0, result.output[-3000:]
+    assert "database_image postgres:17 is PostgreSQL 17" in result.output, result.output[-3000:]
+    assert "written by PostgreSQL 15" in result.output and "Nothing changed" in result.output
+    assert result.changed == 0, result.recap
+    assert image() == before
+
+
 BAD = {
     "no replicas": ({"app_replicas": 0}, "app_replicas"),
     "no image": ({"app_image": ""}, "app_image"),

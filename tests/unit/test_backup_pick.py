@@ -53,3 +53,14 @@ def test_a_backup_named_must_end_before_the_target():
 ])
 def test_what_cannot_be_restored_is_named(target, backup_id, listing, problem):
     assert problem in choose(target, backup_id, listing=listing)["problem"]
+
+
+def test_kubernetes_dumps_are_chosen_by_the_time_in_their_name():
+    names = ["20261205T100000Z.dump", "20261205T110000Z.dump", "notes.txt", "2026.dump"]
+    listing = pick.dump_listing(names)
+    assert [b["backup_id"] for b in listing["backups_list"]] == ["20261205T100000Z", "20261205T110000Z"]
+    assert pick.pick(listing, "", "", "UTC", now=NOW)["backup_id"] == "20261205T110000Z"
+    assert pick.pick(listing, "2026-12-05T10:30:00+00:00", "", "UTC", now=NOW) == {
+        "backup_id": "20261205T100000Z", "end_time": "2026-12-05T10:00:00Z", "problem": ""}
+    assert "is not a finished backup" in pick.pick(listing, "", "20261205T120000Z", "UTC", now=NOW)["problem"]
+    assert "no finished backup" in pick.pick(pick.dump_listing([]), "", "", "UTC", now=NOW)["problem"]

@@ -1,10 +1,14 @@
-"""Which barman-cloud backup a restore starts from (djangoops.stack.backup, VMs).
+"""Which backup a restore starts from (djangoops.stack.backup).
 
-Reads `barman-cloud-backup-list --format json` on stdin; arguments: the recovery target
-time (ISO 8601 with its UTC offset, or empty for the end of the archived WAL), a backup ID
-(empty: choose) and PostgreSQL's TimeZone setting. Prints one JSON object: backup_id,
-end_time (ISO, UTC) and problem (empty when a backup fits). barman's end_time is
+VMs: reads `barman-cloud-backup-list --format json` on stdin; arguments: the recovery
+target time (ISO 8601 with its UTC offset, or empty for the end of the archived WAL), a
+backup ID (empty: choose) and PostgreSQL's TimeZone setting. Prints one JSON object:
+backup_id, end_time (ISO, UTC) and problem (empty when a backup fits). barman's end_time is
 PostgreSQL's now() at the backup's end, written without its zone (ctime), in that TimeZone.
+
+Kubernetes: with a fourth argument `dumps`, stdin is a JSON list of the dumps' file names
+(`20261205T030000Z.dump`, named by the time pg_dump's snapshot was taken, UTC); the ID is
+the name without `.dump`, and the same rules choose.
 """
 
 import datetime
@@ -53,5 +57,24 @@ def pick(listing, target_text, backup_id, zone="UTC", now=None):
     return {"backup_id": chosen["backup_id"], "end_time": _end(chosen).strftime("%Y-%m-%dT%H:%M:%SZ"), "problem": ""}
 
 
+DUMP_NAME = "%Y%m%dT%H%M%SZ"
+
+
+def dump_listing(names):
+    """The dumps' file names as a barman listing (times in UTC); other names are ignored."""
+    backups = []
+    for name in names:
+        stem = name[:-len(".dump")] if name.endswith(".dump") else ""
+        try:
+            taken = datetime.datetime.strptime(stem, DUMP_NAME)
+        except ValueError:
+            continue
+        backups.append({"backup_id": stem, "status": "DONE", "end_time": taken.strftime("%a %b %d %H:%M:%S %Y")})
+    return {"backups_list": backups}
+
+
 if __name__ == "__main__":
-    print(json.dumps(pick(json.load(sys.stdin), sys.argv[1], sys.argv[2], sys.argv[3] or "UTC")))
+    listing = json.load(sys.stdin)
+    if sys.argv[4:] == ["dumps"]:
+        listing = dump_listing(listing)
+    print(json.dumps(pick(listing, sys.argv[1], sys.argv[2], sys.argv[3] or "UTC")))
