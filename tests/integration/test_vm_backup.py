@@ -98,7 +98,6 @@ def test_a_backup_lands_in_the_bucket_and_a_second_run_changes_nothing(backups):
     ({"backup_restore_confirm": "blog", "backup_restore_target_time": "2001-01-01T00:00:00+00:00"},
      "is before the oldest backup"),
     ({"backup_restore_confirm": "blog", "backup_restore_target_time": "yesterday"}, "is not an ISO 8601 time"),
-    ({"backup_restore_confirm": "blog", "target": "kubernetes"}, "restores are built for VMs only so far"),
 ])
 def test_a_restore_that_cannot_be_done_changes_nothing(backups, extra, message):
     started = postmaster_started()
