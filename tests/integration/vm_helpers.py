@@ -91,12 +91,12 @@ def ssh_host(port: int):
 
 def container_state() -> dict[str, tuple[str, str]]:
     """Every lab container's id and start time: equal before and after means untouched.
-    Only the labs' (djangoops-<lab>-<host>): the Kubernetes phase, beside these tests, builds
-    images, and a build's own short-lived containers (and the image role's
-    djangoops-release-*) come and go meanwhile."""
-    names = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True,
-                           check=True).stdout.split()
-    ids = [n for n in names if n.startswith("djangoops-") and not n.startswith("djangoops-release-")]
+    Only the labs' hosts, the containers of a lab image (djangoops-lab:<suite>): the
+    Kubernetes phase, beside these tests, builds images, and the image role's short-lived
+    containers (djangoops-release-*, djangoops-python-probe-*) come and go meanwhile."""
+    rows = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}} {{.Image}}"], capture_output=True,
+                          text=True, check=True).stdout.splitlines()
+    ids = [name for name, image in (row.split(" ", 1) for row in rows) if image.startswith("djangoops-lab:")]
     if not ids:
         return {}
     out = subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True, check=False).stdout
