@@ -16,6 +16,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).parent))
 
 from ansible_run import REPO, PlaybookResult, playbook  # noqa: E402
+from module_order import last_in_order  # noqa: E402
 
 REGISTRY = "127.0.0.1:5000"
 
@@ -57,11 +58,7 @@ _LAB_ORDER = ("test_vm_lab", "test_vm_lock", "test_vm_day2")
 
 
 def pytest_collection_modifyitems(items):
-    def rank(item) -> int:
-        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
-        return _LAB_ORDER.index(module) + 1 if module in _LAB_ORDER else 0
-
-    items.sort(key=rank)  # stable: every other test keeps its place, before these
+    last_in_order(items, _LAB_ORDER)
 
 
 @pytest.fixture(scope="session")

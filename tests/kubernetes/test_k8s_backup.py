@@ -2,8 +2,9 @@
 -e target=kubernetes. The backup role's CronJob dumps the blog's PostgreSQL with pg_dump
 (the database image's own) into a bucket of the test stack's S3 server (versitygw), which
 the pods reach at the cluster's gateway, through the AWS CLI's image (a local stand-in for
-amazon/aws-cli, seeded into the registry by tests/harness/registry-seed). One deployment
-and one bucket for the module; the last test tears the site down with its final backup.
+amazon/aws-cli, seeded into the registry by tests/harness/registry-seed). On the session's
+one deployment (conftest.e2e_site), after the other modules that share it; one bucket for
+the module; the last test tears the site down with its final backup.
 
 Asserted: a scheduled and an on-demand dump land in the bucket and a second run changes
 nothing; a restore without its confirmation or with a dump that is not there stops before
@@ -27,21 +28,20 @@ import boto3
 import pytest
 import requests
 
-from k8s import eventually, fresh_deployment, kubectl, kubectl_json
+from k8s import E2E_NS, E2E_VARS, eventually, kubectl, kubectl_json
 from test_k8s_deploy import TLS, Browser, create_post  # noqa: F401  (Browser used by create_post)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from ansible_run import playbook  # noqa: E402
 
-NS = "djangoops-backup"
+NS = E2E_NS
 APP = "djangoops-blog"
 DB_POD = f"{APP}-postgres-0"
 BUCKET = f"k8s-backups-{uuid.uuid4().hex[:8]}"
 DUMPS = "postgresql/blog/dumps/"
 # The pods reach the S3 server at the cluster network's gateway (as the gallery's do).
 ENDPOINT = os.environ.get("DJANGOOPS_S3_CLUSTER_ENDPOINT") or "http://10.213.99.1:7070"
-BASE = {"target": "kubernetes", "kubernetes_namespace": NS, "app_https": True,
-        "app_extra_environment": {"BLOG_RELEASE_HEADERS": "true"},
+BASE = {**E2E_VARS,
         "backup_bucket": BUCKET, "backup_endpoint_url": ENDPOINT,
         "backup_access_key": os.environ.get("DJANGOOPS_S3_ACCESS_KEY", ""),
         "backup_secret_key": os.environ.get("DJANGOOPS_S3_SECRET_KEY", "")}
@@ -86,10 +86,9 @@ def dump_named(output: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def site():
+def site(e2e_site):
     try:
-        with fresh_deployment(NS, lambda: run("deploy.yml")) as (_, address):
-            yield {"url": address.rstrip("/")}
+        yield {"url": e2e_site["url"].rstrip("/")}
     finally:
         client = s3()
         try:

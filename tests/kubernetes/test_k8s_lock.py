@@ -1,13 +1,14 @@
 """One run at a time on Kubernetes: the run lock, a coordination.k8s.io/v1 Lease in the app's
 namespace (playbooks/tasks/lock.yml, lookup djangoops.stack.run_lock).
 
-One deploy into a namespace of this module's own, then: two deploys started together (one
-takes the lease, the other is refused, naming the winner's process, before any change,
-and the winner converges with no change); a lease another holder left is refused and
+On the session's one deployment (conftest.e2e_site, shared with test_k8s_deploy and
+test_k8s_backup, which run after this module): its deploy took the lease and gave it back; two deploys started together (one takes the lease,
+the other is refused, naming the winner's process, before any change, and the winner
+converges with no change); a lease another holder left is refused and
 left as it is; -e force_unlock=true breaks it; an expired one is taken over; and the lease
 of a run killed on this controller is taken over at once. The refused and lease tests run
 scale.yml with the replicas the deploy set (no change): a lock test must not wait for a
-rollout.
+rollout. (That --check takes no lease on a free run is test_k8s_deploy's check-mode test.)
 """
 
 from __future__ import annotations
@@ -24,17 +25,19 @@ from pathlib import Path
 
 import pytest
 
-from k8s import KubectlError, eventually, fresh_deployment, kubectl, kubectl_json
+from k8s import E2E_NS, E2E_VARS, KubectlError, eventually, kubectl, kubectl_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from ansible_run import PlaybookResult, playbook  # noqa: E402
 from concurrent_runs import ended, start_playbook  # noqa: E402
 
-NS = "djangoops-lock"
+NS = E2E_NS
 APP = "djangoops-blog"
 LEASE = f"{APP}-run-lock"
-DEPLOY_VARS = {"target": "kubernetes", "kubernetes_namespace": NS,
-               "app_extra_environment": {"BLOG_RELEASE_HEADERS": "true"}, "app_https": True}
+# The image is in the registry already (the session's first deploy pushed it): the deploys
+# here only apply it, so the winner of two converges with no change and a kill never lands
+# in a build.
+DEPLOY_VARS = {**E2E_VARS, "deploy_build_release": False}
 SCALE_VARS = {"target": "kubernetes", "kubernetes_namespace": NS, "scale_replicas": 3}
 
 
@@ -80,10 +83,9 @@ def generation() -> int:
 
 
 @pytest.fixture(scope="module")
-def deployed():
-    with fresh_deployment(NS, deploy) as (first, address):
-        assert lease() is None, "the deploy left its lease behind"
-        yield {"first": first, "url": address}
+def deployed(e2e_site):
+    assert lease() is None, "a deploy left its lease behind"
+    return e2e_site
 
 
 def test_a_deploy_takes_the_lease_and_gives_it_back(deployed):
@@ -161,16 +163,15 @@ def test_check_mode_reads_the_lease_and_takes_none(deployed):
     put_lease("someone-else", datetime.now(timezone.utc), 600)
     refused = deploy("--check")
     assert refused.rc != 0 and "someone-else" in flat(refused.output), refused.output[-3000:]
+    assert refused.changed == 0, refused.recap
+    assert lease()["spec"]["holderIdentity"] == "someone-else"
     kubectl("-n", NS, "delete", "lease", LEASE)
-    free = deploy("--check")
-    assert free.rc == 0, free.output[-5000:]
-    assert lease() is None
 
 
 def test_the_lease_of_a_killed_run_on_this_controller_is_taken_over_at_once(deployed):
     with tempfile.TemporaryDirectory() as tmp:
         # the image is built already: the kill must not land in a build
-        proc = start("deploy.yml", {**DEPLOY_VARS, "deploy_build_release": False}, Path(tmp) / "killed.log")
+        proc = start("deploy.yml", DEPLOY_VARS, Path(tmp) / "killed.log")
         try:
             held = eventually(lambda: lease(), timeout=300, interval=0.5)
         finally:
