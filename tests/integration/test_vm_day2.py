@@ -332,6 +332,8 @@ def test_release_whose_migrations_fail_stops_before_any_instance_changes(lab, ru
         time.sleep(2)
     assert result.rc != 0, result.output[-4000:]
     assert "migrations of the new release" in result.output and "No instance changed" in result.output
+    # the one it was applying is named (names only: the output itself stays hidden)
+    assert "It was applying: blog.0002_fail_on_purpose" in " ".join(result.output.split()), result.output[-4000:]
     assert_no_failed(traffic, minimum=300)
     assert {h: running(h) for h in APP_HOSTS} == before
     assert sh("lb", "md5sum /etc/nginx/sites-available/djangoops-blog.conf") == site

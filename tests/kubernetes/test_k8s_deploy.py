@@ -1,6 +1,7 @@
 """`ansible-playbook deploy.yml -e target=kubernetes` against the cluster from tests/cluster/up.
 
-One deploy (module fixture) into its own namespace with the production security settings
+The session's one deploy (conftest.e2e_site, shared with test_k8s_lock before this module
+and test_k8s_backup after it) into its own namespace with the production security settings
 (SSL redirect, secure cookies, HSTS), as behind a TLS-terminating ingress: requests go to
 the Service's node port with `X-Forwarded-Proto: https`. Then a second run must change
 nothing, and the tests check what the issue asks: 3 ready pods, spreading over pods,
@@ -23,21 +24,17 @@ from pathlib import Path
 import pytest
 import requests
 
-from k8s import KUBECTL, eventually, fresh_deployment, kubectl, kubectl_json
+from k8s import E2E_NS, E2E_VARS, KUBECTL, eventually, kubectl, kubectl_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from ansible_run import REPO, playbook  # noqa: E402
 from loadgen import Load  # noqa: E402
 from pem import certificate_pem, key_pem, new_key  # noqa: E402
 
-NS = "djangoops-e2e"
+NS = E2E_NS
 APP = "djangoops-blog"
 ADMIN = ("admin", "lab-only-admin-password")
-# The production defaults behind a TLS proxy: the lab's plain-HTTP overrides are taken away
-# (its extra variables) or turned around (app_https).
-# The blog's release headers stay on: the tests read X-Served-By.
-DEPLOY_VARS = {"target": "kubernetes", "kubernetes_namespace": NS,
-               "app_extra_environment": {"BLOG_RELEASE_HEADERS": "true"}, "app_https": True}
+DEPLOY_VARS = E2E_VARS
 TLS = {"X-Forwarded-Proto": "https"}
 # requests/s of real pages under load: each costs a pod about 3 to 4 ms of CPU (the list
 # page or a detail page against /healthz's 1 ms), so 30/s keeps the 3 pods near 40% of
@@ -51,9 +48,8 @@ def deploy(*flags: str, **extra):
 
 
 @pytest.fixture(scope="module")
-def deployed():
-    with fresh_deployment(NS, deploy) as (first, address):
-        yield {"first": first, "url": address}
+def deployed(e2e_site):
+    return e2e_site
 
 
 class Browser:
@@ -142,6 +138,9 @@ def test_check_mode_on_the_converged_cluster_reports_no_change(deployed):
     assert all(h["failed"] == 0 for h in check.recap.values()), check.recap
     assert check.changed == 0, [line for line in check.output.splitlines() if line.startswith("changed:")]
     assert kubectl_json("-n", NS, "get", "deployment", APP)["metadata"]["generation"] == generation
+    # the run lock was read, not taken (test_k8s_lock: a lease held by another refuses --check)
+    assert "Read the run lease" in check.output
+    assert kubectl("-n", NS, "get", "leases", "-o", "name").strip() == ""
 
 
 def test_three_ready_pods(deployed):
@@ -350,6 +349,7 @@ def test_a_failing_migration_stops_the_deploy_and_the_old_pods_keep_serving(depl
     assert result.rc != 0
     assert "migration Job" in result.output and "running release keeps serving" in result.output
     assert "this migration is broken on purpose" in result.output
+    assert "It was applying: blog.0999_broken." in " ".join(result.output.split())  # named before it ran
     assert kubectl_json("-n", NS, "get", "deployment", APP)["spec"]["template"]["spec"]["containers"][0]["image"] == image_before
     assert {p["metadata"]["name"] for p in app_pods()} == before
     assert stats.failed == 0 and stats.total > 100, stats.failures[:5]

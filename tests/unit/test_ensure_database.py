@@ -312,6 +312,7 @@ def test_a_migration_blocked_by_a_lock_fails_within_lock_timeout_and_applies_not
     run, columns, project_dir, db_url = pg_project
     first = run()
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    assert json.loads(first.stdout.strip().splitlines()[-1])["migrations"][-1] == "lockapp.0001_initial"
     (project_dir / "lockapp" / "migrations" / "0002_note.py").write_text(NOTE)
     with psycopg.connect(db_url) as holder:  # a long transaction that read the table
         holder.execute("select count(*) from lockapp_thing")
@@ -320,11 +321,16 @@ def test_a_migration_blocked_by_a_lock_fails_within_lock_timeout_and_applies_not
         took = time.monotonic() - started
     assert blocked.returncode != 0
     assert "lock_timeout (1s, app_migrate_lock_timeout)" in blocked.stdout, blocked.stdout[-2000:]
+    # named before it ran, and in the JSON line of the failure
+    assert "djangoops: migrations to apply: lockapp.0002_note\n" in blocked.stdout, blocked.stdout[-2000:]
+    assert json.loads(blocked.stdout.strip().splitlines()[-1])["migrations"] == ["lockapp.0002_note"]
     assert took < 30, took  # Django's start-up, then one second of waiting
     assert "note" not in columns()
     again = run()  # the lock is gone: the same release migrates
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
     assert "note" in columns()
+    unchanged = run()  # nothing left to apply: none named
+    assert "migrations" not in json.loads(unchanged.stdout.strip().splitlines()[-1]), unchanged.stdout[-2000:]
 
 
 @pytest.mark.parametrize(("environ", "pairs"), [

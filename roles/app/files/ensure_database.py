@@ -152,6 +152,11 @@ if tries > 1:
 executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
 plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
 if plan:
+    # Named before they run (the log shows what a failed migration was part of), and in the
+    # JSON line the play reports.
+    result["migrations"] = [f"{migration.app_label}.{migration.name}" for migration, _backwards in plan]
+    print("djangoops: migrations to apply: " + ", ".join(result["migrations"]))
+    sys.stdout.flush()
     # A migration waits at most lock_timeout for a table another session holds (then it
     # fails, and the running release keeps serving, instead of queueing every query behind
     # its ALTER TABLE), and runs at most statement_timeout: for this session only.
