@@ -17,7 +17,7 @@ from waiting import eventually  # noqa: E402,F401  (the one wait helper, re-expo
 KUBECTL = os.environ.get("KUBECTL", "/var/cache/djangoops/k3s/kube-v1.34.4/bin/kubectl")
 
 # The session's one deployment of the production settings (conftest.e2e_site), shared by
-# test_k8s_deploy and test_k8s_lock: behind a TLS-terminating proxy (SSL redirect, secure
+# test_k8s_lock, test_k8s_deploy and test_k8s_backup: behind a TLS-terminating proxy (SSL redirect, secure
 # cookies, HSTS: requests carry X-Forwarded-Proto https), the lab's plain-HTTP overrides
 # turned around (app_https). The blog's release headers stay on: the tests read X-Served-By.
 E2E_NS = "djangoops-e2e"

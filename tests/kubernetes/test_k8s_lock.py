@@ -2,13 +2,13 @@
 namespace (playbooks/tasks/lock.yml, lookup djangoops.stack.run_lock).
 
 On the session's one deployment (conftest.e2e_site, shared with test_k8s_deploy and
-test_k8s_backup, which run after this module): its deploy took the lease and gave it back; two deploys started together (one takes the lease,
-the other is refused, naming the winner's process, before any change, and the winner
-converges with no change); a lease another holder left is refused and
-left as it is; -e force_unlock=true breaks it; an expired one is taken over; and the lease
-of a run killed on this controller is taken over at once. The refused and lease tests run
-scale.yml with the replicas the deploy set (no change): a lock test must not wait for a
-rollout. (That --check takes no lease on a free run is test_k8s_deploy's check-mode test.)
+test_k8s_backup, which run after this module): its deploy took the lease and gave it
+back; two deploys started together (one takes the lease, the other is refused, naming the
+winner's process, before any change, and the winner converges with no change); a lease
+another holder left is refused and left as it is; -e force_unlock=true breaks it; an
+expired one is taken over; and the lease of a run killed on this controller is taken over
+at once. The refused and lease tests run scale.yml with the replicas the deploy set (no
+change): a lock test must not wait for a rollout. (That --check takes no lease on a free run is test_k8s_deploy's check-mode test.)
 """
 
 from __future__ import annotations
