@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shlex
+from collections.abc import Mapping
 from urllib.parse import quote
 
 from ansible.errors import AnsibleFilterError
@@ -338,6 +339,46 @@ def k8s_job_pods_state(pods):
     return {"done": done, "stuck": stuck}
 
 
+# What the API server and its controllers write on an object, never the manifest: a
+# difference there alone is not a change the task made.
+_K8S_SERVER_METADATA = frozenset(("generation", "resourceVersion", "managedFields"))
+
+
+def _k8s_object_changed(result):
+    if not isinstance(result, Mapping):
+        raise AnsibleFilterError(f"k8s_changed: each result must be a mapping, not {type(result).__name__}")
+    if not result.get("changed"):
+        return False
+    diff = result.get("diff")
+    if result.get("method") in ("create", "delete") or not isinstance(diff, Mapping):
+        return True  # made or removed, or no diff to read (the task without diff: true)
+    for side in (diff.get("before") or {}, diff.get("after") or {}):
+        for key, value in side.items():
+            if key == "status":
+                continue
+            if key == "metadata" and isinstance(value, Mapping) and set(value) <= _K8S_SERVER_METADATA:
+                continue
+            return True
+    return False
+
+
+def k8s_changed(result):
+    """Whether a kubernetes.core.k8s task changed an object, not only saw its status move.
+
+    kubernetes.core reports a change whenever the object it read before applying differs
+    from the one it holds after (after the wait, with wait: true), status included: a
+    Deployment whose pods' readiness, or an autoscaler whose CPU figure, moved meanwhile
+    reads as changed. With the task's diff on, this looks at what differed."""
+    if not isinstance(result, Mapping):
+        raise AnsibleFilterError(f"k8s_changed: the input must be a kubernetes.core.k8s result, not {type(result).__name__}")
+    if not result.get("changed"):
+        return False
+    inner = result.get("result")
+    if isinstance(inner, Mapping) and is_sequence(inner.get("results")) and "method" not in result:
+        return any(_k8s_object_changed(each) for each in inner["results"])
+    return _k8s_object_changed(result)
+
+
 def app_manage_commands(commands=None):
     """The app role's app_manage_commands as argv lists, what is wrong with it, and its marker.
 
@@ -441,6 +482,7 @@ class FilterModule:
             "app_environment_names": app_environment_names,
             "app_manage_commands": app_manage_commands,
             "cache_dir": cache_dir,
+            "k8s_changed": k8s_changed,
             "k8s_job_pods_state": k8s_job_pods_state,
             "release_archive_path": release_archive_path,
             "python_major_minor": python_major_minor,

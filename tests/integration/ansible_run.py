@@ -34,6 +34,18 @@ class PlaybookResult:
     def changed(self) -> int:
         return sum(h["changed"] for h in self.recap.values())
 
+    @property
+    def changed_tasks(self) -> list[str]:
+        """Each task that reported a change, as "TASK [its name] changed: [host]": what a
+        failed "changes nothing" assertion prints (the bare "changed:" lines name no task)."""
+        task, found = "", []
+        for line in self.output.splitlines():
+            if line.startswith("TASK ["):
+                task = line.rstrip(" *")
+            elif line.startswith("changed:"):
+                found.append(f"{task} {line}")
+        return found
+
 
 def playbook(*args: str, extra_vars: dict | None = None, env: dict | None = None,
              timeout: int = 1800, cwd: Path = REPO) -> PlaybookResult:

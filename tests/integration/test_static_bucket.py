@@ -92,10 +92,6 @@ def anonymous(s3: dict, bucket: str, name: str) -> requests.Response:
     return requests.get(f"{s3['DJANGOOPS_S3_ENDPOINT']}/{bucket}/static/{name}", timeout=10)
 
 
-def changed_tasks(result: PlaybookResult) -> list[str]:
-    return [line for line in result.output.splitlines() if line.startswith("changed:")]
-
-
 def test_a_release_is_read_without_keys_cached_by_name_and_a_rerun_changes_nothing(publish, client, s3, bucket):
     first = publish(1)
     assert first.rc == 0, first.output[-4000:]
@@ -111,7 +107,7 @@ def test_a_release_is_read_without_keys_cached_by_name_and_a_rerun_changes_nothi
                         timeout=10).status_code == 403
     again = publish(1)
     assert again.rc == 0, again.output[-4000:]
-    assert again.changed == 0, changed_tasks(again)
+    assert again.changed == 0, again.changed_tasks
     checked = publish(1, "--check")
     assert checked.rc == 0 and checked.changed == 0, checked.output[-4000:]
     assert s3["DJANGOOPS_S3_SECRET_KEY"] not in first.output + again.output

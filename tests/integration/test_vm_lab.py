@@ -49,9 +49,7 @@ def test_second_run_changes_nothing(converged):
     second = converged["second"]
     assert second.rc == 0, second.output[-6000:]
     changed = {host: r["changed"] for host, r in second.recap.items() if r["changed"]}
-    assert not changed, f"second run changed: {changed}\n" + "\n".join(
-        line for line in second.output.splitlines() if line.startswith("changed:")
-    )
+    assert not changed, f"second run changed: {changed}\n" + "\n".join(second.changed_tasks)
     print(f"no-op re-run: {converged['noop_s']:.1f} s")
 
 
@@ -62,8 +60,7 @@ def test_check_mode_on_the_converged_lab_reports_no_change(converged, lab_run):
     assert check.rc == 0, check.output[-6000:]
     assert all(h["failed"] == 0 and h["unreachable"] == 0 for h in check.recap.values()), check.recap
     changed = {host: r["changed"] for host, r in check.recap.items() if r["changed"]}
-    assert not changed, f"--check announced changes: {changed}\n" + "\n".join(
-        line for line in check.output.splitlines() if line.startswith("changed:"))
+    assert not changed, f"--check announced changes: {changed}\n" + "\n".join(check.changed_tasks)
     assert requests.get(vm.LAB_URL, timeout=10).status_code == 200
 
 
@@ -453,7 +450,7 @@ def test_management_commands_run_once_per_release_and_list(converged, lab_run, h
     assert len({m.content_string for m in markers.values()}) == 1
     again = lab_run("deploy.yml", app_manage_commands=commands)
     assert again.rc == 0, again.output[-6000:]
-    assert again.changed == 0, [line for line in again.output.splitlines() if line.startswith("changed:")]
+    assert again.changed == 0, again.changed_tasks
     assert "ran createcachetable" not in again.output
 
 
@@ -491,7 +488,7 @@ def test_a_password_changed_in_the_database_survives_a_redeploy(converged, lab_r
     try:
         again = lab_run("deploy.yml")
         assert again.rc == 0, again.output[-6000:]
-        assert again.changed == 0, [line for line in again.output.splitlines() if line.startswith("changed:")]
+        assert again.changed == 0, again.changed_tasks
         assert _admin_login(vm.LAB_URL, changed)
         assert not _admin_login(vm.LAB_URL, vm.LAB_ADMIN[1])
         reset = lab_run("deploy.yml", app_superuser_reset_password=True)

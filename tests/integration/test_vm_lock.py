@@ -86,7 +86,7 @@ def test_two_deploys_started_together_one_is_refused_naming_the_other(lab, lab_e
     assert len(refused) == 1, [(r.rc, r.output[-2000:]) for r in results]
     loser, winner = refused[0], 1 - refused[0]
     won, lost = results[winner], results[loser]
-    assert won.changed == 0, [line for line in won.output.splitlines() if line.startswith("changed:")]
+    assert won.changed == 0, won.changed_tasks
     message = flat(lost.output)
     assert f"Another run holds {WHERE}: " in message, message[-3000:]
     assert f"(pid {procs[winner].pid}) running deploy.yml" in message, message[-3000:]

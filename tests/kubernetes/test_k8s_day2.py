@@ -34,17 +34,6 @@ BASE = {"target": "kubernetes", "kubernetes_namespace": NS, "app_hpa_scale_down_
 RATE = LOAD_RATE  # requests/s of real pages (why not more: test_k8s_deploy.LOAD_RATE); a thousand or more per test
 
 
-def changed_tasks(output: str) -> list[str]:
-    """The TASK lines of tasks that reported a change (for failure messages)."""
-    task, out = "", []
-    for line in output.splitlines():
-        if line.startswith("TASK ["):
-            task = line
-        elif line.startswith("changed:"):
-            out.append(task)
-    return out
-
-
 def run(pb: str, **extra):
     return playbook(pb, extra_vars={**BASE, **extra}, timeout=1500)
 
@@ -112,7 +101,7 @@ def test_upgrade_orange_to_maroon_without_a_failed_request(url, pages):
     assert colours(url) == {"maroon"}
     assert image().endswith(":1.0-maroon")
     again = run("playbooks/upgrade.yml", image_colour="maroon")
-    assert again.rc == 0 and again.changed == 0, changed_tasks(again.output)
+    assert again.rc == 0 and again.changed == 0, again.changed_tasks
 
 
 def test_rollback_without_a_failed_request_and_only_once(url, pages):
@@ -123,7 +112,7 @@ def test_rollback_without_a_failed_request_and_only_once(url, pages):
     load["stats"].assert_clean()
     assert colours(url) == {"orange"}
     again = run("playbooks/rollback.yml")  # does not roll forward again
-    assert again.rc == 0 and again.changed == 0, changed_tasks(again.output)
+    assert again.rc == 0 and again.changed == 0, again.changed_tasks
     assert colours(url) == {"orange"}
 
 
@@ -171,7 +160,7 @@ def test_scale_up_and_down(url, pages):
     eventually(lambda: len(ready_pods()) == 5, timeout=180)
     assert kubectl_json("-n", NS, "get", "hpa", APP)["spec"]["minReplicas"] == 5
     again = run("playbooks/scale.yml", scale_replicas=5)
-    assert again.rc == 0 and again.changed == 0, changed_tasks(again.output)
+    assert again.rc == 0 and again.changed == 0, again.changed_tasks
     result, load = under_load(url, pages, lambda: run("playbooks/scale.yml", scale_replicas=3))
     assert result.rc == 0, result.output[-5000:]
     assert load["failed"] == 0, load
@@ -214,7 +203,7 @@ def test_a_deploy_leaves_the_autoscalers_count_alone(url, pages):
     under_load(url, pages, lambda: eventually(at_max, timeout=240, interval=2))
     before = set(ready_pods())
     again, load = under_load(url, pages, lambda: run("deploy.yml", **eager))
-    assert again.rc == 0 and again.changed == 0, changed_tasks(again.output)
+    assert again.rc == 0 and again.changed == 0, again.changed_tasks
     load["stats"].assert_clean()
     assert kubectl_json("-n", NS, "get", "deployment", APP)["spec"]["replicas"] == 5
     assert before <= set(ready_pods()), "a pod the autoscaler started was removed by the deploy"
@@ -229,7 +218,7 @@ def test_teardown_keeps_the_data_unless_asked(url):
     assert left == [], [i["metadata"]["name"] for i in left]
     assert kubectl("-n", NS, "get", "pvc", f"data-{APP}-postgres-0", "-o", "name").strip()
     again = run("playbooks/teardown.yml")
-    assert again.rc == 0 and again.changed == 0, changed_tasks(again.output)
+    assert again.rc == 0 and again.changed == 0, again.changed_tasks
 
     redeployed = run("deploy.yml", image_colour="orange", deploy_build_release=False)
     assert redeployed.rc == 0, redeployed.output[-5000:]
@@ -274,7 +263,7 @@ def test_the_articles_way_two_colour_deployments_behind_one_service():
         assert load["first_colour"] == "orange" and load["last_colour"] == "maroon", load
         assert deployments() == [f"{APP}-maroon"]
         again = run("playbooks/upgrade.yml", image_colour="maroon", deploy_build_release=False, **colours_vars)
-        assert again.rc == 0 and again.changed == 0, changed_tasks(again.output)
+        assert again.rc == 0 and again.changed == 0, again.changed_tasks
         refused = run("playbooks/rollback.yml", **colours_vars)
         assert refused.rc != 0 and "upgrading to the previous colour" in " ".join(refused.output.split())
     finally:

@@ -738,3 +738,60 @@ def test_only_the_optional_settings_may_have_no_name():
     assert problems and "or empty (the project reads none)" in problems[0]
     # two optional settings may not share a name either
     assert filters.app_environment_names({"https_redirect": "X_HTTPS", "secure_cookies": "X_HTTPS"})["problems"]
+
+
+# --- k8s_changed: kubernetes.core.k8s results, as its runner returns them ---------------
+
+
+def applied(before=None, after=None, method="apply", changed=True, diff=True):
+    """One object's result: diff holds only what differed (ansible's recursive_diff)."""
+    result = {"changed": changed, "method": method, "result": {"kind": "Deployment"}}
+    if diff:
+        result["diff"] = {"before": before or {}, "after": after or {}} if before or after else {}
+    return result
+
+
+STATUS_MOVED = applied(
+    before={"status": {"readyReplicas": 2, "conditions": [{"type": "Available", "lastUpdateTime": "08:00:00"}]},
+            "metadata": {"resourceVersion": "101"}},
+    after={"status": {"readyReplicas": 3, "conditions": [{"type": "Available", "lastUpdateTime": "08:00:05"}]},
+           "metadata": {"resourceVersion": "102"}})
+IMAGE_CHANGED = applied(
+    before={"spec": {"template": {"spec": {"containers": [{"image": "blog@sha256:aa"}]}}},
+            "metadata": {"generation": 3}, "status": {"observedGeneration": 3}},
+    after={"spec": {"template": {"spec": {"containers": [{"image": "blog@sha256:bb"}]}}},
+           "metadata": {"generation": 4}, "status": {"observedGeneration": 4}})
+LABEL_CHANGED = applied(before={"metadata": {"labels": {"tier": "a"}, "resourceVersion": "1"}},
+                        after={"metadata": {"labels": {"tier": "b"}, "resourceVersion": "2"}})
+
+
+@pytest.mark.parametrize("result, changed", [
+    (STATUS_MOVED, False),
+    (applied(before={"metadata": {"managedFields": [1]}}, after={"metadata": {"managedFields": [2]}}), False),
+    (IMAGE_CHANGED, True),
+    (LABEL_CHANGED, True),
+    (applied(method="create", diff=False), True),
+    (applied(method="delete", diff=False), True),
+    (applied(changed=False, diff=False), False),
+    # no diff to read (the task ran without diff: true): as reported
+    (applied(diff=False), True),
+], ids=["status only", "managed fields only", "image", "label", "created", "deleted", "unchanged", "no diff"])
+def test_k8s_changed_reads_one_object(result, changed):
+    assert filters.k8s_changed(result) is changed
+
+
+def test_k8s_changed_reads_each_object_of_a_task():
+    """A Deployment whose status moved, an autoscaler whose figure moved: no change; any
+    object whose manifest changed makes the task changed."""
+    hpa_moved = applied(before={"status": {"currentMetrics": [{"value": "3%"}]}},
+                        after={"status": {"currentMetrics": [{"value": "4%"}]}})
+    unchanged = applied(changed=False)
+    assert filters.k8s_changed({"changed": True, "result": {"results": [STATUS_MOVED, hpa_moved, unchanged]}}) is False
+    assert filters.k8s_changed({"changed": True, "result": {"results": [STATUS_MOVED, IMAGE_CHANGED]}}) is True
+    assert filters.k8s_changed({"changed": False, "result": {"results": [unchanged, unchanged]}}) is False
+
+
+@pytest.mark.parametrize("bad", [None, "changed", ["a"]])
+def test_k8s_changed_refuses_what_is_no_result(bad):
+    with pytest.raises(AnsibleFilterError, match="k8s_changed: the input must be a kubernetes.core.k8s result"):
+        filters.k8s_changed(bad)
