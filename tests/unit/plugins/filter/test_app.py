@@ -652,7 +652,7 @@ def test_the_script_variables_are_reserved_names():
 
 def test_filter_names():
     assert sorted(filters.FilterModule().filters()) == [
-        "app_environment", "app_environment_names", "app_manage_commands", "cache_dir", "k8s_job_pods_state",
+        "app_environment", "app_environment_names", "app_manage_commands", "cache_dir", "k8s_changed", "k8s_job_pods_state",
         "python_major_minor", "release_archive_path", "release_fingerprint", "release_python_version",
     ]
 
