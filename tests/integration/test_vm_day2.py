@@ -106,9 +106,11 @@ def assert_no_failed(traffic: Load, minimum: int = 500) -> None:
 
 @pytest.fixture(scope="module")
 def broken_releases(tmp_path_factory, run) -> dict[str, str]:
-    """Two releases built from copies of the blog: 1.1-purple fails /readyz, 1.2-red a migration."""
+    """Releases built from copies of the blog: 1.1-purple fails /readyz, 1.2-red a migration,
+    1.3-teal adds a nullable column (a migration the blog's own releases do not know)."""
     made = {}
-    for version, colour, breakage in (("1.1", "purple", "readyz"), ("1.2", "red", "migration")):
+    for version, colour, breakage in (("1.1", "purple", "readyz"), ("1.2", "red", "migration"),
+                                      ("1.3", "teal", "expand")):
         src = tmp_path_factory.mktemp(f"blog-{colour}") / "blog"
         shutil.copytree(REPO / "examples" / "blog", src,
                         ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", "staticfiles"))
@@ -116,6 +118,18 @@ def broken_releases(tmp_path_factory, run) -> dict[str, str]:
             mw = src / "blog" / "middleware.py"
             mw.write_text(mw.read_text().replace('cursor.execute("SELECT 1")',
                                                   'cursor.execute("SELECT broken_on_purpose")'))
+        elif breakage == "expand":
+            models = src / "blog" / "models.py"
+            models.write_text(models.read_text().replace(
+                "    text = models.TextField()\n",
+                "    text = models.TextField()\n    subtitle = models.CharField(max_length=200, blank=True, null=True)\n"))
+            (src / "blog" / "migrations" / "0002_post_subtitle.py").write_text(
+                "from django.db import migrations, models\n\n\n"
+                "class Migration(migrations.Migration):\n"
+                "    dependencies = [('blog', '0001_initial')]\n"
+                "    operations = [migrations.AddField('post', 'subtitle',\n"
+                "                                      models.CharField(max_length=200, blank=True, null=True))]\n"
+            )
         else:
             (src / "blog" / "migrations" / "0002_fail_on_purpose.py").write_text(
                 "from django.db import migrations\n\n\n"
@@ -338,6 +352,41 @@ def test_release_whose_migrations_fail_stops_before_any_instance_changes(lab, ru
     assert {h: running(h) for h in APP_HOSTS} == before
     assert sh("lb", "md5sum /etc/nginx/sites-available/djangoops-blog.conf") == site
     assert colours_now(40) == {"maroon"}
+
+
+def blog_sql(query: str) -> str:
+    return sh("db", f"runuser -u postgres -- psql -XtA blog -c \"{query}\"")
+
+
+def test_a_rollback_across_a_migration_the_older_release_does_not_know(lab, run, broken_releases):
+    """maroon -> teal (adds blog.0002_post_subtitle); a rollback to maroon is refused before
+    any change, naming the migration and both ways out; with rolling_upgrade_reverse_migrations
+    teal's code runs it backwards, then every host runs maroon on the schema it knows."""
+    version, colour = broken_releases["expand"].split("-")
+    upgraded = run("upgrade", image_version=version, image_colour=colour, upgrade_build_release=False)
+    assert upgraded.rc == 0, upgraded.output[-4000:]
+    assert blog_sql("select count(*) from django_migrations where app = 'blog' and name = '0002_post_subtitle'") == "1"
+    before = {h: running(h) for h in APP_HOSTS}
+
+    refused = run("rollback")
+    message = " ".join(refused.output.split())
+    assert refused.rc != 0, refused.output[-4000:]
+    assert "Rollback refused, nothing changed" in message and "blog.0002_post_subtitle" in message, message[-3000:]
+    assert "-e rolling_upgrade_reverse_migrations=true" in message and "manage.py migrate blog 0001_initial" in message
+    assert "playbooks/restore.yml" in message
+    assert {h: running(h) for h in APP_HOSTS} == before
+    assert colours_now(20) == {colour}
+
+    with load() as traffic:
+        with traffic.operation():
+            rolled = run("rollback", rolling_upgrade_reverse_migrations=True)
+        time.sleep(2)
+    assert rolled.rc == 0, rolled.output[-6000:]
+    assert_no_failed(traffic, minimum=300)
+    assert colours_now(40) == {"maroon"}
+    assert blog_sql("select count(*) from django_migrations where app = 'blog' and name = '0002_post_subtitle'") == "0"
+    assert blog_sql("select count(*) from information_schema.columns where table_name = 'blog_post' "
+                    "and column_name = 'subtitle'") == "0"
 
 
 # -- self-healing --------------------------------------------------------------------------
