@@ -2,8 +2,8 @@
 
 kubernetes.core.k8s compares the object it read before an apply with the one it read
 after its wait, status included, so a Deployment whose pods' readiness moved meanwhile
-read as changed though nothing was. It made a second deploy report changed=1 in CI
-(stop 24) right after the first, while the autoscaler and the pods settled. The roles
+read as changed though nothing was: the likely cause of a second deploy reporting
+changed=1 in CI (stop 24) right after the first, while the pods settled. The roles
 apply with diff on and let the filter read what differed; this applies a Deployment
 again, unchanged, right after one of its pods was deleted, so its status moves during the
 wait (tests/kubernetes/playbooks/status_moves.yml)."""
