@@ -41,6 +41,13 @@ def kubectl_json(*args: str) -> dict:
     return json.loads(kubectl(*args, "-o", "json"))
 
 
+def database_sql(namespace: str, query: str, app: str = "djangoops-blog", user: str = "postgres",
+                 database: str = "blog") -> str:
+    """psql in the app's database pod, over its local socket (trusted: no password)."""
+    return kubectl("-n", namespace, "exec", f"{app}-postgres-0", "-c", "postgresql", "--", "psql", "-U", user,
+                   "-d", database, "-XtAc", query).strip()
+
+
 def site_url(output: str) -> str:
     """The address a deploy printed ("The app answers at http://.../")."""
     match = re.search(r"The app answers at (http://\S+/)", output)

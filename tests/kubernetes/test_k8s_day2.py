@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from k8s import eventually, fresh_deployment, kubectl, kubectl_json
+from k8s import database_sql, eventually, fresh_deployment, kubectl, kubectl_json
 from test_k8s_deploy import LOAD_RATE, TLS, Browser, create_post, post_path  # noqa: F401  (Browser used by create_post)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
@@ -114,6 +114,58 @@ def test_rollback_without_a_failed_request_and_only_once(url, pages):
     again = run("playbooks/rollback.yml")  # does not roll forward again
     assert again.rc == 0 and again.changed == 0, again.changed_tasks
     assert colours(url) == {"orange"}
+
+
+def expand_release(tmp: Path) -> Path:
+    """The blog with a nullable column more (blog.0002_post_subtitle), a migration orange's
+    code does not know."""
+    import shutil
+
+    src = tmp / "blog"
+    shutil.copytree(REPO / "examples" / "blog", src, ignore=shutil.ignore_patterns("__pycache__", "tests"))
+    models = src / "blog" / "models.py"
+    models.write_text(models.read_text().replace(
+        "    text = models.TextField()\n",
+        "    text = models.TextField()\n    subtitle = models.CharField(max_length=200, blank=True, null=True)\n"))
+    (src / "blog" / "migrations" / "0002_post_subtitle.py").write_text(
+        "from django.db import migrations, models\n\n\n"
+        "class Migration(migrations.Migration):\n"
+        "    dependencies = [('blog', '0001_initial')]\n"
+        "    operations = [migrations.AddField('post', 'subtitle',\n"
+        "                                      models.CharField(max_length=200, blank=True, null=True))]\n")
+    return src
+
+
+def test_a_rollback_across_a_migration_the_older_release_does_not_know(url, pages, tmp_path):
+    """orange -> teal (adds blog.0002_post_subtitle): a rollback is refused before the
+    Deployment changes, naming it and both ways out; with rolling_upgrade_reverse_migrations
+    the pods go back to orange under load with no failed request, then teal's image runs
+    the migration backwards in a Job."""
+    assert image().endswith(":1.0-orange")
+    upgraded = run("playbooks/upgrade.yml", image_source_dir=str(expand_release(tmp_path)), image_version="1.3",
+                   image_colour="teal")
+    assert upgraded.rc == 0, upgraded.output[-5000:]
+    applied = "select count(*) from django_migrations where app = 'blog' and name = '0002_post_subtitle'"
+    assert database_sql(NS, applied) == "1"
+    template = kubectl_json("-n", NS, "get", "deployment", APP)["spec"]["template"]
+
+    refused = run("playbooks/rollback.yml")
+    message = " ".join(refused.output.split())
+    assert refused.rc != 0, refused.output[-4000:]
+    assert "Rollback refused, the app unchanged" in message and "blog.0002_post_subtitle" in message, message[-3000:]
+    assert "1.0-orange does not know" in message and "manage.py migrate blog 0001_initial" in message, message[-3000:]
+    assert kubectl_json("-n", NS, "get", "deployment", APP)["spec"]["template"] == template
+    assert colours(url) == {"teal"}
+
+    result, load = under_load(url, pages, lambda: run("playbooks/rollback.yml", rolling_upgrade_reverse_migrations=True))
+    assert result.rc == 0, result.output[-5000:]
+    assert load["failed"] == 0, load
+    load["stats"].assert_clean()
+    assert colours(url) == {"orange"}
+    assert database_sql(NS, applied) == "0"
+    assert database_sql(NS, "select count(*) from information_schema.columns where table_name = 'blog_post' "
+                        "and column_name = 'subtitle'") == "0"
+    assert not kubectl_json("-n", NS, "get", "jobs", "-l", "app.kubernetes.io/component=schema")["items"]
 
 
 def unhealthy_release(tmp: Path) -> Path:
