@@ -26,6 +26,7 @@ import requests
 
 import vm_helpers as vm
 from ansible_run import REPO, PlaybookResult
+from blog_releases import add_subtitle
 from loadgen import Load
 from waiting import eventually
 
@@ -119,17 +120,7 @@ def broken_releases(tmp_path_factory, run) -> dict[str, str]:
             mw.write_text(mw.read_text().replace('cursor.execute("SELECT 1")',
                                                   'cursor.execute("SELECT broken_on_purpose")'))
         elif breakage == "expand":
-            models = src / "blog" / "models.py"
-            models.write_text(models.read_text().replace(
-                "    text = models.TextField()\n",
-                "    text = models.TextField()\n    subtitle = models.CharField(max_length=200, blank=True, null=True)\n"))
-            (src / "blog" / "migrations" / "0002_post_subtitle.py").write_text(
-                "from django.db import migrations, models\n\n\n"
-                "class Migration(migrations.Migration):\n"
-                "    dependencies = [('blog', '0001_initial')]\n"
-                "    operations = [migrations.AddField('post', 'subtitle',\n"
-                "                                      models.CharField(max_length=200, blank=True, null=True))]\n"
-            )
+            add_subtitle(src)
         else:
             (src / "blog" / "migrations" / "0002_fail_on_purpose.py").write_text(
                 "from django.db import migrations\n\n\n"

@@ -24,6 +24,7 @@ from test_k8s_deploy import LOAD_RATE, TLS, Browser, create_post, post_path  # n
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from ansible_run import REPO, playbook  # noqa: E402
+from blog_releases import add_subtitle  # noqa: E402
 from loadgen import Load  # noqa: E402
 
 NS = "djangoops-day2"
@@ -123,17 +124,7 @@ def expand_release(tmp: Path) -> Path:
 
     src = tmp / "blog"
     shutil.copytree(REPO / "examples" / "blog", src, ignore=shutil.ignore_patterns("__pycache__", "tests"))
-    models = src / "blog" / "models.py"
-    models.write_text(models.read_text().replace(
-        "    text = models.TextField()\n",
-        "    text = models.TextField()\n    subtitle = models.CharField(max_length=200, blank=True, null=True)\n"))
-    (src / "blog" / "migrations" / "0002_post_subtitle.py").write_text(
-        "from django.db import migrations, models\n\n\n"
-        "class Migration(migrations.Migration):\n"
-        "    dependencies = [('blog', '0001_initial')]\n"
-        "    operations = [migrations.AddField('post', 'subtitle',\n"
-        "                                      models.CharField(max_length=200, blank=True, null=True))]\n")
-    return src
+    return add_subtitle(src)
 
 
 def test_a_rollback_across_a_migration_the_older_release_does_not_know(url, pages, tmp_path):
