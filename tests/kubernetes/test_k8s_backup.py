@@ -28,7 +28,7 @@ import boto3
 import pytest
 import requests
 
-from k8s import E2E_NS, E2E_VARS, eventually, kubectl, kubectl_json
+from k8s import E2E_NS, E2E_VARS, database_sql, eventually, kubectl, kubectl_json
 from test_k8s_deploy import TLS, Browser, create_post  # noqa: F401  (Browser used by create_post)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
@@ -65,8 +65,7 @@ def dumps() -> dict[str, int]:
 
 
 def sql(query: str, database: str = "blog", user: str = "postgres") -> str:
-    return kubectl("-n", NS, "exec", DB_POD, "-c", "postgresql", "--", "psql", "-U", user, "-d", database,
-                   "-XtAc", query).strip()
+    return database_sql(NS, query, app=APP, user=user, database=database)
 
 
 def titles() -> set[str]:

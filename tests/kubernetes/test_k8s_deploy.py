@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from k8s import E2E_NS, E2E_VARS, KUBECTL, eventually, kubectl, kubectl_json
+from k8s import E2E_NS, E2E_VARS, KUBECTL, database_sql, eventually, kubectl, kubectl_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from ansible_run import REPO, playbook  # noqa: E402
@@ -444,8 +444,7 @@ def test_a_failing_management_command_fails_the_job_and_the_old_pods_keep_servin
 
 def db_sql(query: str, user: str = "postgres") -> str:
     """psql in the database pod, over its local socket (trusted: no password)."""
-    return kubectl("-n", NS, "exec", f"{APP}-postgres-0", "-c", "postgresql", "--", "psql", "-U", user,
-                   "-d", "blog", "-XtAc", query).strip()
+    return database_sql(NS, query, app=APP, user=user)
 
 
 def db_login(user: str, password: str) -> subprocess.CompletedProcess:
