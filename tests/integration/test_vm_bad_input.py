@@ -37,6 +37,9 @@ CASES = {
     "ready path with a space": ({"app_ready_path": "/ready now"}, "app_ready_path"),
     "environment name not a name": ({"app_environment_names": {"secret_key": "MY-SECRET"}}, "app_environment_names"),
     "post-migrate command not a list": ({"app_manage_commands": "migrate --fake"}, "app_manage_commands"),
+    "scheduled command with a schedule that is not cron": (
+        {"app_scheduled_commands": [{"name": "clear", "schedule": "every day", "command": "clearsessions"}]},
+        "app_scheduled_commands: item 1 (clear): schedule 'every day' is not a cron schedule"),
     "uploads bucket that does not answer": ({"app_media_bucket": "uploads-check", "bucket_endpoint_url": "http://127.0.0.1:9",
                                              "bucket_access_key": "AK", "bucket_secret_key": "SK"}, "bucket_endpoint_url"),
     "uploads bucket without a key": ({"app_media_bucket": "uploads-check", "bucket_endpoint_url": "http://127.0.0.1:7070",

@@ -461,6 +461,7 @@ def test_teardown_removes_the_app_and_keeps_the_data(lab, run):
         assert sh(host, "systemctl is-active djangoops-blog || true") in ("inactive", "unknown")
         assert sh(host, f"test -e {BASE} && echo present || echo gone") == "gone"
         assert sh(host, "getent passwd djangoops-blog || echo gone") == "gone"
+        assert sh(host, "ls /etc/systemd/system | grep -c scheduled || true") == "0", "the scheduled commands' units"
     assert sh("lb", "ls /var/www/djangoops-blog 2>/dev/null || echo gone") == "gone"
     kept = sh("db", f"runuser -u postgres -- psql -tA blog -c \"select count(*) from blog_post where title = '{title}'\"")
     assert kept == "1"

@@ -87,6 +87,37 @@ def test_a_changed_host_key_stops_the_deploy_before_any_change(converged, lab_en
         in_app2("cp -a /root/hostkeys/ssh_host_* /etc/ssh/ && rm -rf /root/hostkeys && systemctl restart ssh")
 
 
+def lab_sql(query: str) -> str:
+    out = subprocess.run(["docker", "exec", "djangoops-lab-db", "runuser", "-u", "postgres", "--",
+                          "psql", "-XtA", "blog", "-c", query], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def test_a_scheduled_command_runs_on_time_on_one_host(converged):
+    """The lab's app_scheduled_commands (clearsessions, every minute): a timer on app1 only,
+    the cron schedule as OnCalendar; its last run succeeded, and an expired session is gone
+    by the next minute's run."""
+    unit = f"{vm.APP_SERVICE}-scheduled-clearsessions"
+
+    def show(host: str, what: str, props: str) -> dict:
+        out = subprocess.run(["docker", "exec", f"djangoops-lab-{host}", "systemctl", "show", f"{unit}.{what}",
+                              "-p", props], capture_output=True, text=True, check=True).stdout
+        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+    timer = show("app1", "timer", "ActiveState,UnitFileState,TimersCalendar")
+    assert timer["ActiveState"] == "active" and timer["UnitFileState"] == "enabled", timer
+    assert "OnCalendar=*-*-* *:*:00 Etc/UTC" in timer["TimersCalendar"], timer
+    assert show("app2", "timer", "LoadState")["LoadState"] == "not-found", "one host runs the schedule"
+    key = f"expired{uuid.uuid4().hex}"
+    lab_sql(f"insert into django_session values ('{key}', 'e30', now() - interval '1 day')")
+    deadline = time.monotonic() + 80
+    while lab_sql(f"select count(*) from django_session where session_key = '{key}'") != "0":
+        assert time.monotonic() < deadline, f"the expired session outlived a minute of {unit}: {show('app1', 'service', 'Result,ExecMainStatus')}"
+        time.sleep(2)
+    service = show("app1", "service", "Result,ExecMainStatus,User")
+    assert service == {"Result": "success", "ExecMainStatus": "0", "User": vm.APP_SERVICE}, service
+
+
 @pytest.mark.parametrize(
     "name,service",
     [

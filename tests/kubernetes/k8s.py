@@ -21,8 +21,11 @@ KUBECTL = os.environ.get("KUBECTL", "/var/cache/djangoops/k3s/kube-v1.34.4/bin/k
 # cookies, HSTS: requests carry X-Forwarded-Proto https), the lab's plain-HTTP overrides
 # turned around (app_https). The blog's release headers stay on: the tests read X-Served-By.
 E2E_NS = "djangoops-e2e"
+# Django's clearsessions every minute (a CronJob), read in Paris time: test_k8s_deploy sees it run.
 E2E_VARS = {"target": "kubernetes", "kubernetes_namespace": E2E_NS,
-            "app_extra_environment": {"BLOG_RELEASE_HEADERS": "true"}, "app_https": True}
+            "app_extra_environment": {"BLOG_RELEASE_HEADERS": "true"}, "app_https": True,
+            "app_scheduled_commands": [{"name": "clearsessions", "schedule": "* * * * *", "command": "clearsessions",
+                                        "time_zone": "Europe/Paris"}]}
 
 
 class KubectlError(subprocess.SubprocessError):

@@ -31,7 +31,9 @@ NS = "djangoops-day2"
 APP = "djangoops-blog"
 # The autoscaler honours a lower minimum (scale.yml) once its scale-down window has
 # passed: 20 s here instead of Kubernetes' 300, so the tests need not wait five minutes.
-BASE = {"target": "kubernetes", "kubernetes_namespace": NS, "app_hpa_scale_down_stabilization": 20}
+# A scheduled command that never comes due in a run (New Year): its CronJob follows the release.
+BASE = {"target": "kubernetes", "kubernetes_namespace": NS, "app_hpa_scale_down_stabilization": 20,
+        "app_scheduled_commands": [{"name": "yearly", "schedule": "@yearly", "command": "clearsessions"}]}
 RATE = LOAD_RATE  # requests/s of real pages (why not more: test_k8s_deploy.LOAD_RATE); a thousand or more per test
 
 
@@ -74,6 +76,15 @@ def under_load(url: str, pages: list[str], action, settle: float = 3.0):
                     "stats": stats}
 
 
+def web_image() -> str:
+    return kubectl_json("-n", NS, "get", "deployment", APP)["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def scheduled_image() -> str:
+    cronjob = kubectl_json("-n", NS, "get", "cronjob", f"{APP}-yearly")
+    return cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
 def image() -> str:
     """The tag the pods' image was pinned from (they run it by digest)."""
     template = kubectl_json("-n", NS, "get", "deployment", APP)["spec"]["template"]
@@ -101,6 +112,7 @@ def test_upgrade_orange_to_maroon_without_a_failed_request(url, pages):
     assert load["first_colour"] == "orange" and load["last_colour"] == "maroon", load
     assert colours(url) == {"maroon"}
     assert image().endswith(":1.0-maroon")
+    assert scheduled_image() == web_image(), "the scheduled command runs the new release"
     again = run("playbooks/upgrade.yml", image_colour="maroon")
     assert again.rc == 0 and again.changed == 0, again.changed_tasks
 
@@ -112,6 +124,7 @@ def test_rollback_without_a_failed_request_and_only_once(url, pages):
     assert load["failed"] == 0, load
     load["stats"].assert_clean()
     assert colours(url) == {"orange"}
+    assert scheduled_image() == web_image(), "the scheduled command runs the release that serves again"
     again = run("playbooks/rollback.yml")  # does not roll forward again
     assert again.rc == 0 and again.changed == 0, again.changed_tasks
     assert colours(url) == {"orange"}

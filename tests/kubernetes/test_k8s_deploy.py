@@ -143,6 +143,27 @@ def test_check_mode_on_the_converged_cluster_reports_no_change(deployed):
     assert kubectl("-n", NS, "get", "leases", "-o", "name").strip() == ""
 
 
+def test_a_scheduled_command_runs_on_time_in_a_cronjob(deployed):
+    """E2E_VARS' app_scheduled_commands (clearsessions, every minute, Paris time): a CronJob
+    from the app's image (by digest) and settings, never two runs at once, its pods no
+    Service's; an expired session is gone by the next minute's run, and its Job succeeded."""
+    cronjob = kubectl_json("-n", NS, "get", "cronjob", f"{APP}-clearsessions")
+    spec = cronjob["spec"]
+    assert (spec["schedule"], spec["timeZone"], spec["concurrencyPolicy"]) == ("* * * * *", "Europe/Paris", "Forbid")
+    pod = spec["jobTemplate"]["spec"]["template"]
+    container = pod["spec"]["containers"][0]
+    web = kubectl_json("-n", NS, "get", "deployment", APP)["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python", "manage.py", "clearsessions"]
+    assert (container["image"], container["envFrom"]) == (web["image"], web["envFrom"])
+    assert pod["metadata"]["labels"]["app.kubernetes.io/component"] == "scheduled"
+    key = f"expired{uuid.uuid4().hex}"
+    database_sql(NS, f"insert into django_session values ('{key}', 'e30', now() - interval '1 day')")
+    eventually(lambda: database_sql(NS, f"select count(*) from django_session where session_key = '{key}'") == "0",
+               timeout=120, what="the expired session removed by the CronJob's next run")
+    jobs = kubectl_json("-n", NS, "get", "jobs", "-l", "app.kubernetes.io/component=scheduled")["items"]
+    assert any(job["status"].get("succeeded") for job in jobs), [job["status"] for job in jobs]
+
+
 def test_three_ready_pods(deployed):
     pods = eventually(lambda: [p for p in app_pods() if ready(p)] if len(
         [p for p in app_pods() if ready(p)]) == 3 else None, timeout=120)
