@@ -118,6 +118,24 @@ def test_a_scheduled_command_runs_on_time_on_one_host(converged):
     assert service == {"Result": "success", "ExecMainStatus": "0", "User": vm.APP_SERVICE}, service
 
 
+def test_the_scheduled_commands_move_to_another_host_in_one_deploy(converged, lab_run):
+    """app_scheduled_commands_host app2: its timer starts and app1's units go (a host that
+    should not run them has none); a deploy without it moves them back."""
+    def units(host: str) -> str:
+        out = subprocess.run(["docker", "exec", f"djangoops-lab-{host}", "sh", "-c",
+                              "ls /etc/systemd/system | grep scheduled; systemctl list-timers --all --no-legend | grep -c scheduled"],
+                             capture_output=True, text=True)
+        return " ".join(out.stdout.split())
+
+    clear = f"{vm.APP_SERVICE}-scheduled-clearsessions"
+    moved = lab_run("deploy.yml", app_scheduled_commands_host="app2")
+    assert moved.rc == 0, moved.output[-6000:]
+    assert (units("app1"), units("app2")) == ("0", f"{clear}.service {clear}.timer 1")
+    back = lab_run("deploy.yml")
+    assert back.rc == 0, back.output[-6000:]
+    assert (units("app1"), units("app2")) == (f"{clear}.service {clear}.timer 1", "0")
+
+
 @pytest.mark.parametrize(
     "name,service",
     [
