@@ -128,10 +128,10 @@ def test_the_scheduled_commands_move_to_another_host_in_one_deploy(converged, la
         return " ".join(out.stdout.split())
 
     clear = f"{vm.APP_SERVICE}-scheduled-clearsessions"
-    moved = lab_run("deploy.yml", app_scheduled_commands_host="app2")
+    moved = lab_run("deploy.yml", "--tags", "app", app_scheduled_commands_host="app2")
     assert moved.rc == 0, moved.output[-6000:]
     assert (units("app1"), units("app2")) == ("0", f"{clear}.service {clear}.timer 1")
-    back = lab_run("deploy.yml")
+    back = lab_run("deploy.yml", "--tags", "app")
     assert back.rc == 0, back.output[-6000:]
     assert (units("app1"), units("app2")) == (f"{clear}.service {clear}.timer 1", "0")
 
@@ -455,14 +455,16 @@ def test_drained_host_leaves_rotation_and_comes_back(converged, lab_run):
     assert drained.recap["lb"]["changed"] > 0 and drained.recap["app1"]["changed"] == 0
     served = {requests.get(f"{vm.LAB_URL}/", timeout=10).headers["X-Served-By"] for _ in range(10)}
     assert served == {"app2"}
-    back = lab_run("deploy.yml")
+    back = lab_run("deploy.yml", "--tags", "service")
     assert back.rc == 0, back.output[-4000:]
     served = {requests.get(f"{vm.LAB_URL}/", timeout=10).headers["X-Served-By"] for _ in range(20)}
     assert served == {"app1", "app2"}
 
 
 # --- the database step: management commands and the superuser -------------------------
-# Cheap on the converged lab: the release stays the same, only the step's inputs change.
+# Cheap on the converged lab: the release stays the same, only the step's inputs change, and
+# the runs select the app's phase (--tags app: the checks and the run lock run whatever is
+# selected), as a team changing only the app would.
 
 _SET_ADMIN_PASSWORD = (
     "from django.contrib.auth import get_user_model; "
@@ -490,14 +492,14 @@ def test_management_commands_run_once_per_release_and_list(converged, lab_run, h
     """app_manage_commands run in the migration step, their output in the play's log; a rerun
     of the same release and list runs nothing and changes nothing (the marker)."""
     commands = ["createcachetable", ["check", "--fail-level", "ERROR"]]
-    first = lab_run("deploy.yml", app_manage_commands=commands)
+    first = lab_run("deploy.yml", "--tags", "app", app_manage_commands=commands)
     assert first.rc == 0, first.output[-6000:]
     assert "ran createcachetable" in first.output and "ran check --fail-level ERROR" in first.output
     assert "System check identified" in first.output  # the command's own output, logged
     markers = {n: hosts[n].file(f"/opt/{vm.APP_SERVICE}/current/.djangoops-manage-done") for n in ("app1", "app2")}
     assert all(m.exists and m.user == "root" for m in markers.values())
     assert len({m.content_string for m in markers.values()}) == 1
-    again = lab_run("deploy.yml", app_manage_commands=commands)
+    again = lab_run("deploy.yml", "--tags", "app", app_manage_commands=commands)
     assert again.rc == 0, again.output[-6000:]
     assert again.changed == 0, again.changed_tasks
     assert "ran createcachetable" not in again.output
@@ -512,7 +514,7 @@ def test_a_failing_management_command_stops_before_any_instance_switches(converg
     time.sleep(2)  # the load spans the whole run: before it starts and after it ends
     try:
         with traffic.operation():
-            result = lab_run("deploy.yml", app_manage_commands=[["loaddata", "no-such-fixture"]])
+            result = lab_run("deploy.yml", "--tags", "app", app_manage_commands=[["loaddata", "no-such-fixture"]])
         time.sleep(2)
     finally:
         stats = traffic.stop()
@@ -535,12 +537,12 @@ def test_a_password_changed_in_the_database_survives_a_redeploy(converged, lab_r
     manage = f"{vm.APP_SERVICE}-manage"
     hosts["app1"].check_output("%s shell -c %s", manage, _SET_ADMIN_PASSWORD.format(changed))
     try:
-        again = lab_run("deploy.yml")
+        again = lab_run("deploy.yml", "--tags", "app")
         assert again.rc == 0, again.output[-6000:]
         assert again.changed == 0, again.changed_tasks
         assert _admin_login(vm.LAB_URL, changed)
         assert not _admin_login(vm.LAB_URL, vm.LAB_ADMIN[1])
-        reset = lab_run("deploy.yml", app_superuser_reset_password=True)
+        reset = lab_run("deploy.yml", "--tags", "app", app_superuser_reset_password=True)
         assert reset.rc == 0, reset.output[-6000:]
         assert "reset superuser admin" in reset.output
         assert _admin_login(vm.LAB_URL, vm.LAB_ADMIN[1])
