@@ -143,13 +143,13 @@ def test_check_mode_on_the_converged_cluster_reports_no_change(deployed):
     assert kubectl("-n", NS, "get", "leases", "-o", "name").strip() == ""
 
 
-def test_a_scheduled_command_runs_on_time_in_a_cronjob(deployed):
-    """E2E_VARS' app_scheduled_commands (clearsessions, every minute, Paris time): a CronJob
-    from the app's image (by digest) and settings, never two runs at once, its pods no
-    Service's; an expired session is gone by the next minute's run, and its Job succeeded."""
+def test_a_scheduled_command_runs_as_a_cronjob(deployed):
+    """E2E_VARS' app_scheduled_commands (clearsessions at 03:30, Paris time): a CronJob with
+    that schedule and time zone, from the app's image (by digest) and settings, never two runs
+    at once, its pods no Service's. A Job started from it now removes an expired session."""
     cronjob = kubectl_json("-n", NS, "get", "cronjob", f"{APP}-clearsessions")
     spec = cronjob["spec"]
-    assert (spec["schedule"], spec["timeZone"], spec["concurrencyPolicy"]) == ("* * * * *", "Europe/Paris", "Forbid")
+    assert (spec["schedule"], spec["timeZone"], spec["concurrencyPolicy"]) == ("30 3 * * *", "Europe/Paris", "Forbid")
     pod = spec["jobTemplate"]["spec"]["template"]
     container = pod["spec"]["containers"][0]
     web = kubectl_json("-n", NS, "get", "deployment", APP)["spec"]["template"]["spec"]["containers"][0]
@@ -158,10 +158,52 @@ def test_a_scheduled_command_runs_on_time_in_a_cronjob(deployed):
     assert pod["metadata"]["labels"]["app.kubernetes.io/component"] == "scheduled"
     key = f"expired{uuid.uuid4().hex}"
     database_sql(NS, f"insert into django_session values ('{key}', 'e30', now() - interval '1 day')")
-    eventually(lambda: database_sql(NS, f"select count(*) from django_session where session_key = '{key}'") == "0",
-               timeout=120, what="the expired session removed by the CronJob's next run")
-    jobs = kubectl_json("-n", NS, "get", "jobs", "-l", "app.kubernetes.io/component=scheduled")["items"]
-    assert any(job["status"].get("succeeded") for job in jobs), [job["status"] for job in jobs]
+    job = f"{APP}-clearsessions-now-{uuid.uuid4().hex[:6]}"
+    kubectl("-n", NS, "create", "job", job, f"--from=cronjob/{APP}-clearsessions")
+    try:
+        kubectl("-n", NS, "wait", "--for=condition=complete", f"job/{job}", "--timeout=120s", timeout=130)
+        assert database_sql(NS, f"select count(*) from django_session where session_key = '{key}'") == "0"
+    finally:
+        kubectl("-n", NS, "delete", "job", job, "--ignore-not-found", "--wait=false")
+
+
+def pg_isready_from(namespace: str, labels: str) -> subprocess.CompletedProcess:
+    """pg_isready against the database's Service from a new pod of the database's image
+    (restricted pod security) in namespace, with labels: 0 when PostgreSQL answered."""
+    image = kubectl_json("-n", NS, "get", "statefulset", f"{APP}-postgres")["spec"]["template"]["spec"]["containers"][0]["image"]
+    name = f"pg-client-{uuid.uuid4().hex[:6]}"
+    overrides = {"spec": {
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 999, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{"name": name, "image": image,
+                        "command": ["pg_isready", "-h", f"{APP}-postgres.{NS}.svc.cluster.local", "-p", "5432", "-t", "4"],
+                        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}]}}
+    return subprocess.run([KUBECTL, "-n", namespace, "run", name, "--rm", "-i", "--restart=Never", f"--image={image}",
+                           f"--labels={labels}", f"--overrides={json.dumps(overrides)}"],
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_only_the_collections_pods_reach_the_database(deployed):
+    """The database role's NetworkPolicy, enforced by the local cluster (kube-router's
+    firewall): a pod the collection makes in the namespace reaches PostgreSQL's port; a pod
+    of the namespace without that label, and one of another namespace, do not (the second
+    site of test_an_external_database_by_url..., admitted by database_k8s_clients, does)."""
+    policy = kubectl_json("-n", NS, "get", "networkpolicy", f"{APP}-postgres")["spec"]
+    assert policy["ingress"][0]["from"] == [
+        {"podSelector": {"matchLabels": {"app.kubernetes.io/managed-by": "djangoops.stack"}}},
+        *DEPLOY_VARS["database_k8s_clients"]]  # the second site's (test_an_external_database_by_url...)
+    ours = pg_isready_from(NS, "app.kubernetes.io/managed-by=djangoops.stack")
+    assert ours.returncode == 0 and "accepting connections" in ours.stdout, ours.stdout + ours.stderr
+    stranger = pg_isready_from(NS, "app.kubernetes.io/name=stranger")
+    assert stranger.returncode != 0 and "no response" in stranger.stdout, stranger.stdout + stranger.stderr
+    outside = f"{NS}-outside"
+    kubectl("create", "namespace", outside)
+    try:
+        other = pg_isready_from(outside, "app.kubernetes.io/managed-by=djangoops.stack")
+        assert other.returncode != 0 and "no response" in other.stdout, other.stdout + other.stderr
+    finally:
+        kubectl("delete", "namespace", outside, "--wait=false", check=False)
+
+
 
 
 def test_three_ready_pods(deployed):
@@ -535,6 +577,7 @@ BAD = {
     "empty database password": ({"database_password": ""}, "database_password"),
     "storage size not a quantity": ({"database_storage_size": "lots"}, "database_storage_size"),
     "autoscaler below its minimum": ({"app_hpa_max_replicas": 2}, "app_hpa_max_replicas"),
+    "database clients not NetworkPolicy peers": ({"database_k8s_clients": [{"pods": "all"}]}, "database_k8s_clients"),
 }
 
 
