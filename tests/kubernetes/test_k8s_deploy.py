@@ -167,43 +167,45 @@ def test_a_scheduled_command_runs_as_a_cronjob(deployed):
         kubectl("-n", NS, "delete", "job", job, "--ignore-not-found", "--wait=false")
 
 
-def pg_isready_from(namespace: str, labels: str) -> subprocess.CompletedProcess:
-    """pg_isready against the database's Service from a new pod of the database's image
-    (restricted pod security) in namespace, with labels: 0 when PostgreSQL answered."""
+def pg_answers_within(namespace: str, labels: str, seconds: int) -> subprocess.CompletedProcess:
+    """pg_isready against the database's Service, every half second for `seconds`, from a new
+    pod of the database's image (restricted pod security) in namespace, with labels: exit 0
+    once PostgreSQL answered. A pod just made is admitted a moment after it starts (about a
+    second here: kube-router learns its address), so one try would say nothing."""
     image = kubectl_json("-n", NS, "get", "statefulset", f"{APP}-postgres")["spec"]["template"]["spec"]["containers"][0]["image"]
     name = f"pg-client-{uuid.uuid4().hex[:6]}"
+    script = (f"for i in $(seq {seconds * 2}); do pg_isready -h {APP}-postgres.{NS}.svc.cluster.local -p 5432 -t 1 "
+              "&& exit 0; sleep 0.5; done; exit 1")
     overrides = {"spec": {
         "securityContext": {"runAsNonRoot": True, "runAsUser": 999, "seccompProfile": {"type": "RuntimeDefault"}},
-        "containers": [{"name": name, "image": image,
-                        "command": ["pg_isready", "-h", f"{APP}-postgres.{NS}.svc.cluster.local", "-p", "5432", "-t", "4"],
+        "containers": [{"name": name, "image": image, "command": ["bash", "-c", script],
                         "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}]}}
     return subprocess.run([KUBECTL, "-n", namespace, "run", name, "--rm", "-i", "--restart=Never", f"--image={image}",
                            f"--labels={labels}", f"--overrides={json.dumps(overrides)}"],
-                          capture_output=True, text=True, timeout=120, check=False)
+                          capture_output=True, text=True, timeout=120 + seconds * 2, check=False)
 
 
 def test_only_the_collections_pods_reach_the_database(deployed):
     """The database role's NetworkPolicy, enforced by the local cluster (kube-router's
     firewall): a pod the collection makes in the namespace reaches PostgreSQL's port; a pod
-    of the namespace without that label, and one of another namespace, do not (the second
-    site of test_an_external_database_by_url..., admitted by database_k8s_clients, does)."""
+    of the namespace without that label, and one of another namespace, do not in 8 seconds
+    of tries (the second site of test_an_external_database_by_url..., admitted by
+    database_k8s_clients, does)."""
     policy = kubectl_json("-n", NS, "get", "networkpolicy", f"{APP}-postgres")["spec"]
     assert policy["ingress"][0]["from"] == [
         {"podSelector": {"matchLabels": {"app.kubernetes.io/managed-by": "djangoops.stack"}}},
         *DEPLOY_VARS["database_k8s_clients"]]  # the second site's (test_an_external_database_by_url...)
-    ours = pg_isready_from(NS, "app.kubernetes.io/managed-by=djangoops.stack")
+    ours = pg_answers_within(NS, "app.kubernetes.io/managed-by=djangoops.stack", 60)
     assert ours.returncode == 0 and "accepting connections" in ours.stdout, ours.stdout + ours.stderr
-    stranger = pg_isready_from(NS, "app.kubernetes.io/name=stranger")
-    assert stranger.returncode != 0 and "no response" in stranger.stdout, stranger.stdout + stranger.stderr
+    stranger = pg_answers_within(NS, "app.kubernetes.io/name=stranger", 8)
+    assert stranger.returncode != 0 and "accepting connections" not in stranger.stdout, stranger.stdout + stranger.stderr
     outside = f"{NS}-outside"
     kubectl("create", "namespace", outside)
     try:
-        other = pg_isready_from(outside, "app.kubernetes.io/managed-by=djangoops.stack")
-        assert other.returncode != 0 and "no response" in other.stdout, other.stdout + other.stderr
+        other = pg_answers_within(outside, "app.kubernetes.io/managed-by=djangoops.stack", 8)
+        assert other.returncode != 0 and "accepting connections" not in other.stdout, other.stdout + other.stderr
     finally:
         kubectl("delete", "namespace", outside, "--wait=false", check=False)
-
-
 
 
 def test_three_ready_pods(deployed):
