@@ -54,3 +54,24 @@ def test_an_unknown_target_in_the_inventory_is_refused(tmp_path):
     assert result.rc != 0
     assert "value of target must be one of: vms, kubernetes, got: openstack" in result.output, result.output[-3000:]
     assert "UNREACHABLE" not in result.output and result.changed == 0
+
+
+def test_the_controllers_tasks_never_become_another_user(tmp_path):
+    """As AWX runs a job with its privilege escalation toggle (--become) and an inventory that
+    sets become for all hosts: the plays on localhost run their modules as the controller's
+    own user (playbooks/host_vars/localhost.yml). become_exe names no program and become_user
+    another user, so a task that tried to become would fail on that; the first module the
+    Kubernetes deploy runs on the controller (it asks the cluster for its version) fails on
+    the kubeconfig instead, which names no cluster."""
+    become_everywhere = tmp_path / "become"
+    (become_everywhere / "group_vars" / "all").mkdir(parents=True)
+    (become_everywhere / "hosts.yml").write_text("all: {}\n")
+    (become_everywhere / "group_vars" / "all" / "main.yml").write_text("ansible_become: true\n")
+    result = playbook("-i", "inventories/lab", "-i", str(become_everywhere), "playbooks/deploy.yml", "--become",
+                      extra_vars={"target": "kubernetes", "deploy_build_release": False,
+                                  "ansible_become_exe": str(tmp_path / "no-sudo"), "ansible_become_user": "nobody"},
+                      env={"KUBECONFIG": str(tmp_path / "no-kubeconfig")}, timeout=300)
+    assert result.rc != 0
+    assert "Invalid kube-config file" in result.output, result.output[-3000:]
+    assert "become" not in result.output and "no-sudo" not in result.output, result.output[-3000:]
+    assert result.changed == 0
