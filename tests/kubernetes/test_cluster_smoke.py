@@ -141,8 +141,11 @@ def test_service_answers_on_127_0_0_1_through_port_forward(blog):
 
 def test_cluster_dns_resolves_a_service_from_a_pod(blog):
     cluster_ip = kubectl_json("-n", NS, "get", "svc", "blog")["spec"]["clusterIP"]
-    out = kubectl("-n", NS, "run", "dns-check", "--rm", "-i", "--restart=Never", f"--image={BUSYBOX}",
-                  "--", "nslookup", f"blog.{NS}.svc.cluster.local", timeout=120)
+    # a few tries: a pod just made may wait a moment for the network (kube-router admits its
+    # address after it starts), and busybox's nslookup gives up on its first timeout
+    out = kubectl("-n", NS, "run", "dns-check", "--rm", "-i", "--restart=Never", f"--image={BUSYBOX}", "--",
+                  "sh", "-c", f"for i in 1 2 3 4 5 6 7 8 9 10; do nslookup blog.{NS}.svc.cluster.local && exit 0; "
+                  "sleep 1; done; exit 1", timeout=120)
     assert cluster_ip in out, out
 
 
