@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +58,24 @@ def playbook(*args: str, extra_vars: dict | None = None, env: dict | None = None
         cmd += ["-e", json.dumps(extra_vars)]
     full_env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
     full_env.update(env or {})
+    start = time.monotonic()
     proc = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True,
                           timeout=timeout, check=False)
-    return PlaybookResult(proc.returncode, proc.stdout + proc.stderr)
+    result = PlaybookResult(proc.returncode, proc.stdout + proc.stderr)
+    _log_timing(args, extra_vars, time.monotonic() - start, result)
+    return result
+
+
+def _log_timing(args: tuple[str, ...], extra_vars: dict | None, seconds: float, result: PlaybookResult) -> None:
+    """One line per run in $DJANGOOPS_PLAYBOOK_LOG (tests/run names one beside the junit
+    files): the test, the playbook, its seconds and recap, where a slow run's time went.
+    Only variable names are written: values may be secrets."""
+    path = os.environ.get("DJANGOOPS_PLAYBOOK_LOG")
+    if not path:
+        return
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
+    playbooks = " ".join(a for a in args if a.endswith(".yml"))
+    line = (f"{seconds:7.1f}s rc={result.rc} changed={result.changed} {playbooks}"
+            f" vars={','.join(sorted(extra_vars or {}))} test={test}\n")
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(line)
