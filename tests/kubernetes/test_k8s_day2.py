@@ -265,7 +265,13 @@ def test_a_deploy_leaves_the_autoscalers_count_alone(url, pages):
     assert before <= set(ready_pods()), "a pod the autoscaler started was removed by the deploy"
 
 
-def test_teardown_keeps_the_data_unless_asked(url):
+def test_teardown_keeps_the_data_then_the_articles_way_brings_it_back_in_two_colours(url):
+    """A teardown keeps the data unless asked. The redeploy that shows it kept is the
+    article's way (app_colour_deployments): orange runs as <app>-orange; the upgrade starts
+    <app>-maroon beside it, both behind the Service, then removes orange, and no request
+    fails. Then the data goes, leaving another team's object, then the namespace.
+    (One test: a fresh deploy of its own would cost the colours a database's start.)"""
+    colours_vars = {"app_colour_deployments": True, "app_hpa_enabled": False, "app_replicas": 2}
     title = f"kept {uuid.uuid4().hex[:8]}"
     create_post(url, title)
     result = run("playbooks/teardown.yml")
@@ -276,51 +282,37 @@ def test_teardown_keeps_the_data_unless_asked(url):
     again = run("playbooks/teardown.yml")
     assert again.rc == 0 and again.changed == 0, again.changed_tasks
 
-    redeployed = run("deploy.yml", image_colour="orange", deploy_build_release=False)
+    redeployed = run("deploy.yml", image_colour="orange", deploy_build_release=False, **colours_vars)
     assert redeployed.rc == 0, redeployed.output[-5000:]
-    new_url = re.search(r"The app answers at (http://\S+/)", redeployed.output).group(1)
-    assert title in requests.get(new_url, headers=TLS, timeout=10).text
+    colour_url = re.search(r"The app answers at (http://\S+/)", redeployed.output).group(1)
+    assert title in requests.get(colour_url, headers=TLS, timeout=10).text
+
+    def deployments():
+        return sorted(d["metadata"]["name"] for d in kubectl_json("-n", NS, "get", "deployments", "-l",
+                                                                  "app.kubernetes.io/component=web")["items"])
+
+    assert deployments() == [f"{APP}-orange"]
+    result, load = under_load(colour_url, real_pages(colour_url),
+                              lambda: run("playbooks/upgrade.yml", image_colour="maroon",
+                                          deploy_build_release=False, **colours_vars))
+    assert result.rc == 0, result.output[-5000:]
+    assert load["failed"] == 0, load
+    load["stats"].assert_clean()
+    assert load["first_colour"] == "orange" and load["last_colour"] == "maroon", load
+    assert deployments() == [f"{APP}-maroon"]
+    again = run("playbooks/upgrade.yml", image_colour="maroon", deploy_build_release=False, **colours_vars)
+    assert again.rc == 0 and again.changed == 0, again.changed_tasks
+    refused = run("playbooks/rollback.yml", **colours_vars)
+    assert refused.rc != 0 and "upgrading to the previous colour" in " ".join(refused.output.split())
 
     # Another team's object in the namespace: removing the app's data leaves it (and the
     # namespace) alone; only teardown_remove_namespace takes the namespace with everything in it.
     kubectl("-n", NS, "create", "configmap", "another-teams", "--from-literal=keep=yes")
-    gone = run("playbooks/teardown.yml", teardown_remove_data=True)
+    gone = run("playbooks/teardown.yml", teardown_remove_data=True, **colours_vars)
     assert gone.rc == 0, gone.output[-5000:]
     assert kubectl("-n", NS, "get", "pvc", "-o", "name").strip() == ""
+    assert kubectl("-n", NS, "get", "deployments", "-o", "name").strip() == ""
     assert kubectl("-n", NS, "get", "configmap", "another-teams", "-o", "name").strip()
     everything = run("playbooks/teardown.yml", teardown_remove_data=True, teardown_remove_namespace=True)
     assert everything.rc == 0, everything.output[-5000:]
     assert kubectl("get", "namespace", NS, "--ignore-not-found").strip() == ""
-
-
-def test_the_articles_way_two_colour_deployments_behind_one_service():
-    """app_colour_deployments: orange runs as <app>-orange; the upgrade starts <app>-maroon beside
-    it, both behind the Service, then removes orange. No request fails."""
-    ns = "djangoops-colours"
-    colours_vars = {"kubernetes_namespace": ns, "app_colour_deployments": True, "app_hpa_enabled": False,
-                    "app_replicas": 2}
-    kubectl("delete", "namespace", ns, "--ignore-not-found", "--wait=true", "--timeout=180s", timeout=200)
-    try:
-        first = run("deploy.yml", image_colour="orange", deploy_build_release=False, **colours_vars)
-        assert first.rc == 0, first.output[-5000:]
-        colour_url = re.search(r"The app answers at (http://\S+/)", first.output).group(1)
-
-        def deployments():
-            return sorted(d["metadata"]["name"] for d in kubectl_json("-n", ns, "get", "deployments", "-l",
-                                                                      "app.kubernetes.io/component=web")["items"])
-
-        assert deployments() == [f"{APP}-orange"]
-        result, load = under_load(colour_url, real_pages(colour_url),
-                                  lambda: run("playbooks/upgrade.yml", image_colour="maroon",
-                                              deploy_build_release=False, **colours_vars))
-        assert result.rc == 0, result.output[-5000:]
-        assert load["failed"] == 0, load
-        load["stats"].assert_clean()
-        assert load["first_colour"] == "orange" and load["last_colour"] == "maroon", load
-        assert deployments() == [f"{APP}-maroon"]
-        again = run("playbooks/upgrade.yml", image_colour="maroon", deploy_build_release=False, **colours_vars)
-        assert again.rc == 0 and again.changed == 0, again.changed_tasks
-        refused = run("playbooks/rollback.yml", **colours_vars)
-        assert refused.rc != 0 and "upgrading to the previous colour" in " ".join(refused.output.split())
-    finally:
-        kubectl("delete", "namespace", ns, "--wait=false", check=False)

@@ -465,28 +465,55 @@ def migration_jobs() -> set[str]:
                                                         "app.kubernetes.io/component=migrate")["items"]}
 
 
-def test_management_commands_run_in_a_new_job_once_and_a_changed_password_survives(deployed):
-    """A commands list names a new migration Job (the same release): it runs them, the play
-    logs them, and a second identical run changes nothing. That Job makes the superuser only
-    when missing: a password changed in the database survives it, unless
-    app_superuser_reset_password asks (a new Job again)."""
+def test_a_rotated_database_password_then_management_commands_then_both_back(deployed):
+    """Rotation: the role is altered by a new Job before the app's Secret changes and its
+    pods roll; the old password no longer logs in, pages that read the database answer.
+    On the rotated site, a commands list names a new migration Job (the same release, no
+    pod rolls): it runs them, the play logs them, and a second identical run changes
+    nothing. That Job makes the superuser only when missing: a password changed in the
+    database survives it, unless app_superuser_reset_password asks, which the deploy that
+    puts the database password back does (a new Job again, the pods roll again).
+    (One test for both: each deploy here costs a rollout on the test machine.)"""
+    old = "lab-only-db-password-not-secret"
+    new = "rotated-" + uuid.uuid4().hex[:12]
     changed = f"changed-in-the-admin-{uuid.uuid4().hex[:8]}"
-    jobs_before = migration_jobs()
-    deployment_before = kubectl_json("-n", NS, "get", "deployment", APP)["metadata"]["generation"]
-    set_admin_password(changed)
+    commands = ["createcachetable", ["check"]]
+
+    def roles_jobs() -> set[str]:
+        return {j["metadata"]["name"] for j in kubectl_json("-n", NS, "get", "jobs", "-l",
+                                                             "app.kubernetes.io/component=database-roles")["items"]}
+
+    def rotated(result, password: str, previous: str, jobs_before: set[str]) -> None:
+        assert result.rc == 0, result.output[-5000:]
+        assert len(roles_jobs()) == 1 and roles_jobs() != jobs_before, (jobs_before, roles_jobs())
+        assert result.output.index("Set the app's user up") < result.output.index("Store the settings in a ConfigMap")
+        accepted = db_login("blog", password)
+        assert accepted.returncode == 0 and accepted.stdout.strip() == "1", accepted.stderr
+        refused = db_login("blog", previous)
+        assert refused.returncode != 0 and "password authentication failed" in refused.stderr, refused.stderr
+        pages = [requests.get(deployed["url"], headers=TLS, timeout=10) for _ in range(10)]
+        assert [p.status_code for p in pages] == [200] * 10
+
     try:
-        result = deploy(deploy_build_release=False, app_manage_commands=["createcachetable", ["check"]])
+        jobs_before = roles_jobs()
+        rotated(deploy(database_password=new), new, old, jobs_before)
+
+        jobs_before = migration_jobs()
+        deployment_before = kubectl_json("-n", NS, "get", "deployment", APP)["metadata"]["generation"]
+        set_admin_password(changed)
+        result = deploy(database_password=new, deploy_build_release=False, app_manage_commands=commands)
         assert result.rc == 0, result.output[-5000:]
         assert migration_jobs() - jobs_before, "no new migration Job for the commands"
         assert "Report what the migration Job did" in result.output and "ran createcachetable" in result.output
         assert "System check identified" in result.output  # check's output, read from the Job's log
         assert kubectl_json("-n", NS, "get", "deployment", APP)["metadata"]["generation"] == deployment_before
         assert admin_login(deployed["url"], changed)
-        again = deploy(deploy_build_release=False, app_manage_commands=["createcachetable", ["check"]])
+        again = deploy(database_password=new, deploy_build_release=False, app_manage_commands=commands)
         assert again.rc == 0, again.output[-5000:]
         assert again.changed == 0, again.changed_tasks
-        reset = deploy(deploy_build_release=False, app_superuser_reset_password=True)
-        assert reset.rc == 0, reset.output[-5000:]
+
+        jobs_before = roles_jobs()
+        rotated(deploy(deploy_build_release=False, app_superuser_reset_password=True), old, new, jobs_before)
         assert admin_login(deployed["url"], ADMIN[1])
     finally:
         set_admin_password(ADMIN[1])
@@ -527,32 +554,6 @@ def test_the_apps_user_owns_its_database_and_is_no_superuser(deployed):
     secret = kubectl_json("-n", NS, "get", "secret", f"{APP}-postgres")["data"]
     assert set(secret) == {"SUPERUSER_PASSWORD", "APP_PASSWORD"}
     assert base64.b64decode(secret["SUPERUSER_PASSWORD"]) != base64.b64decode(secret["APP_PASSWORD"])
-
-
-def test_a_changed_database_password_alters_the_role_then_the_pods_roll(deployed):
-    """Rotation: the role is altered by a new Job before the app's Secret changes and its
-    pods roll; the old password no longer logs in, pages that read the database answer.
-    Then back, the same way."""
-    old = "lab-only-db-password-not-secret"
-    def roles_jobs() -> set[str]:
-        return {j["metadata"]["name"] for j in kubectl_json("-n", NS, "get", "jobs", "-l",
-                                                             "app.kubernetes.io/component=database-roles")["items"]}
-
-    for new, previous in (("rotated-" + uuid.uuid4().hex[:12], old), (old, None)):
-        jobs_before = roles_jobs()
-        result = deploy(database_password=new)
-        assert result.rc == 0, result.output[-5000:]
-        assert len(roles_jobs()) == 1 and roles_jobs() != jobs_before, (jobs_before, roles_jobs())
-        assert result.output.index("Set the app's user up") < result.output.index("Store the settings in a ConfigMap")
-        accepted = db_login("blog", new)
-        assert accepted.returncode == 0 and accepted.stdout.strip() == "1", accepted.stderr
-        if previous:
-            refused = db_login("blog", previous)
-            assert refused.returncode != 0 and "password authentication failed" in refused.stderr, refused.stderr
-        pages = [requests.get(deployed["url"], headers=TLS, timeout=10) for _ in range(10)]
-        assert [p.status_code for p in pages] == [200] * 10
-    again = deploy()
-    assert again.rc == 0 and again.changed == 0, again.recap
 
 
 def test_another_postgresql_major_version_is_refused_before_any_change(deployed):
