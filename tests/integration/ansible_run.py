@@ -59,8 +59,12 @@ def playbook(*args: str, extra_vars: dict | None = None, env: dict | None = None
     full_env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
     full_env.update(env or {})
     start = time.monotonic()
-    proc = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True,
+                              timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        _log_timing(args, extra_vars, time.monotonic() - start, PlaybookResult(-1, "timed out"))
+        raise
     result = PlaybookResult(proc.returncode, proc.stdout + proc.stderr)
     _log_timing(args, extra_vars, time.monotonic() - start, result)
     return result
@@ -74,7 +78,7 @@ def _log_timing(args: tuple[str, ...], extra_vars: dict | None, seconds: float, 
     if not path:
         return
     test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
-    playbooks = " ".join(a for a in args if a.endswith(".yml"))
+    playbooks = " ".join(a for before, a in zip(("",) + args, args) if a.endswith(".yml") and before != "-i")
     line = (f"{seconds:7.1f}s rc={result.rc} changed={result.changed} {playbooks}"
             f" vars={','.join(sorted(extra_vars or {}))} test={test}\n")
     with open(path, "a", encoding="utf-8") as log:

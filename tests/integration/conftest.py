@@ -82,6 +82,7 @@ def lab_run(lab_env, lab_dirs):
     flags after the path go before it (lab_run("deploy.yml", "--check", "--diff"))."""
 
     def _run(path: str, *flags: str, **extra_vars) -> PlaybookResult:
+        _run.converged = False  # until this run says otherwise (a timeout raises)
         result = playbook("-i", str(LAB_DIR), *flags, path, extra_vars={**lab_dirs, **extra_vars}, env=lab_env)
         # Whether this run converged the lab to its inventory (lab_put_back reads it).
         _run.converged = (path == "deploy.yml" and not flags and set(extra_vars) <= {"deploy_build_release"}
@@ -96,8 +97,8 @@ def lab_run(lab_env, lab_dirs):
 def lab_put_back(lab_deployed, lab_run):
     """The session's lab as its inventory says (a module's first need): deploy.yml, unless the
     last run on the lab was that very deploy and it passed (test_vm_lock's last test ends
-    with one, and test_vm_day2 follows it). Tests that change the lab by other means than a
-    playbook (docker exec) put it back themselves before they end."""
+    with one, and test_vm_day2 follows it). Runs started otherwise (concurrent_runs) and
+    changes by docker exec are not seen: a test that makes them ends with a lab_run."""
     if not lab_run.converged:
         back = lab_run("deploy.yml")
         assert back.rc == 0, back.output[-6000:]
