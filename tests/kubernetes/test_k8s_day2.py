@@ -10,7 +10,6 @@ benchmarks/k8s_upgrade.sh runs the same with 50,000 requests at 250/s.
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 import uuid
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from k8s import database_sql, eventually, fresh_deployment, kubectl, kubectl_json
+from k8s import database_sql, eventually, fresh_deployment, kubectl, kubectl_json, site_url
 from test_k8s_deploy import LOAD_RATE, TLS, Browser, create_post, post_path  # noqa: F401  (Browser used by create_post)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
@@ -284,7 +283,7 @@ def test_teardown_keeps_the_data_then_the_articles_way_brings_it_back_in_two_col
 
     redeployed = run("deploy.yml", image_colour="orange", deploy_build_release=False, **colours_vars)
     assert redeployed.rc == 0, redeployed.output[-5000:]
-    colour_url = re.search(r"The app answers at (http://\S+/)", redeployed.output).group(1)
+    colour_url = site_url(redeployed.output)
     assert title in requests.get(colour_url, headers=TLS, timeout=10).text
 
     def deployments():
