@@ -51,6 +51,31 @@ def kubectl_json(*args: str) -> dict:
     return json.loads(kubectl(*args, "-o", "json"))
 
 
+def pod_run(namespace: str, name: str, image: str, command: list[str], labels: str | None = None,
+            overrides: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
+    """Run command in a new pod (restartPolicy Never) until it ends; its exit code and its log,
+    then delete it. Not `kubectl run --rm -i`: attaching races the container's start, and a
+    short command's output can be lost while its exit code is not (a CI run saw busybox's
+    nslookup answer go missing that way)."""
+    args = ["-n", namespace, "run", name, "--restart=Never", f"--image={image}"]
+    if labels:
+        args.append(f"--labels={labels}")
+    if overrides:
+        args.append(f"--overrides={json.dumps(overrides)}")
+    kubectl(*args, "--command", "--", *command)
+    try:
+        def ended():
+            status = kubectl_json("-n", namespace, "get", "pod", name)["status"]
+            state = (status.get("containerStatuses") or [{}])[0].get("state", {})
+            return status.get("phase") in ("Succeeded", "Failed") and "terminated" in state and state["terminated"]
+
+        terminated = eventually(ended, timeout=timeout, interval=1, what=f"pod {name} to end")
+        log = kubectl("-n", namespace, "logs", name)
+        return subprocess.CompletedProcess([KUBECTL, *args], terminated["exitCode"], log, "")
+    finally:
+        kubectl("-n", namespace, "delete", "pod", name, "--wait=false", "--ignore-not-found", check=False)
+
+
 def database_sql(namespace: str, query: str, app: str = "djangoops-blog", user: str = "postgres",
                  database: str = "blog") -> str:
     """psql in the app's database pod, over its local socket (trusted: no password)."""

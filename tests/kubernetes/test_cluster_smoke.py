@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from k8s import KUBECTL, eventually, kubectl, kubectl_json
+from k8s import KUBECTL, eventually, kubectl, kubectl_json, pod_run
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from ansible_run import REPO, playbook  # noqa: E402
@@ -143,10 +143,10 @@ def test_cluster_dns_resolves_a_service_from_a_pod(blog):
     cluster_ip = kubectl_json("-n", NS, "get", "svc", "blog")["spec"]["clusterIP"]
     # a few tries: a pod just made may wait a moment for the network (kube-router admits its
     # address after it starts), and busybox's nslookup gives up on its first timeout
-    out = kubectl("-n", NS, "run", "dns-check", "--rm", "-i", "--restart=Never", f"--image={BUSYBOX}", "--",
-                  "sh", "-c", f"for i in 1 2 3 4 5 6 7 8 9 10; do nslookup blog.{NS}.svc.cluster.local && exit 0; "
-                  "sleep 1; done; exit 1", timeout=120)
-    assert cluster_ip in out, out
+    run = pod_run(NS, "dns-check", BUSYBOX,
+                  ["sh", "-c", f"for i in 1 2 3 4 5 6 7 8 9 10; do nslookup blog.{NS}.svc.cluster.local && exit 0; "
+                   "sleep 1; done; exit 1"])
+    assert run.returncode == 0 and cluster_ip in run.stdout, run.stdout
 
 
 PVC = f"""
@@ -228,9 +228,7 @@ def _fetch_from_a_pod(namespace: str, labels: str) -> subprocess.CompletedProces
              "    except OSError:\n"
              "        time.sleep(1)\n"
              "raise SystemExit(1)\n")
-    return subprocess.run([KUBECTL, "-n", namespace, "run", name, "--rm", "-i", "--restart=Never", f"--image={BLOG_IMAGE}",
-                           f"--labels={labels}", "--command", "--", "python", "-c", fetch],
-                          capture_output=True, text=True, timeout=120, check=False)
+    return pod_run(namespace, name, BLOG_IMAGE, ["python", "-c", fetch], labels=labels)
 
 
 def test_a_network_policy_is_enforced(blog):

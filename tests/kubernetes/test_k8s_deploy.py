@@ -180,9 +180,8 @@ def pg_answers_within(namespace: str, labels: str, seconds: int) -> subprocess.C
         "securityContext": {"runAsNonRoot": True, "runAsUser": 999, "seccompProfile": {"type": "RuntimeDefault"}},
         "containers": [{"name": name, "image": image, "command": ["bash", "-c", script],
                         "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}]}}
-    return subprocess.run([KUBECTL, "-n", namespace, "run", name, "--rm", "-i", "--restart=Never", f"--image={image}",
-                           f"--labels={labels}", f"--overrides={json.dumps(overrides)}"],
-                          capture_output=True, text=True, timeout=120 + seconds * 2, check=False)
+    return pod_run(namespace, name, image, ["bash", "-c", script], labels=labels, overrides=overrides,
+                   timeout=120 + seconds * 2)
 
 
 def test_only_the_collections_pods_reach_the_database(deployed):
