@@ -20,6 +20,8 @@ import shutil
 import signal
 import subprocess
 import time
+import uuid
+from pathlib import Path
 
 import pytest
 import requests
@@ -105,9 +107,35 @@ def assert_no_failed(traffic: Load, minimum: int = 500) -> None:
 
 
 @pytest.fixture(scope="module")
-def broken_releases(tmp_path_factory, run) -> dict[str, str]:
-    """Releases built from copies of the blog: 1.1-purple fails /readyz, 1.2-red a migration,
-    1.3-teal adds a nullable column (a migration the blog's own releases do not know)."""
+def release_bucket(s3, client):
+    """The bucket broken_releases publishes its builds in (image_release_bucket), and the
+    connection to the test stack's S3 server, as extra variables."""
+    name = f"djangoops-lab-releases-{uuid.uuid4().hex[:8]}"
+    yield {"image_release_bucket": name, "bucket_endpoint_url": s3["DJANGOOPS_S3_ENDPOINT"],
+           "bucket_access_key": s3["DJANGOOPS_S3_ACCESS_KEY"], "bucket_secret_key": s3["DJANGOOPS_S3_SECRET_KEY"]}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
+        for item in page.get("Contents", []):
+            client.delete_object(Bucket=name, Key=item["Key"])
+    client.delete_bucket(Bucket=name)
+
+
+@pytest.fixture
+def upgrade_job(tmp_path, release_bucket) -> dict:
+    """An upgrade as an AWX job runs it: no build, an empty release folder (no file from the
+    job that built the release), the release fetched from its bucket."""
+    return {"upgrade_build_release": False, "image_release_dir": str(tmp_path / "releases"), **release_bucket}
+
+
+def fetched(job: dict, release: str) -> bool:
+    """Whether the job's release folder holds the release's archive (fetched from the bucket)."""
+    return (Path(job["image_release_dir"]) / f"djangoops-blog-{release}.tar.gz").is_file()
+
+
+@pytest.fixture(scope="module")
+def broken_releases(tmp_path_factory, run, release_bucket) -> dict[str, str]:
+    """Releases built from copies of the blog and published in release_bucket: 1.1-purple
+    fails /readyz, 1.2-red a migration, 1.3-teal adds a nullable column (a migration the
+    blog's own releases do not know)."""
     made = {}
     for version, colour, breakage in (("1.1", "purple", "readyz"), ("1.2", "red", "migration"),
                                       ("1.3", "teal", "expand")):
@@ -129,7 +157,8 @@ def broken_releases(tmp_path_factory, run) -> dict[str, str]:
                 "    dependencies = [('blog', '0001_initial')]\n"
                 "    operations = [migrations.RunPython(fail, migrations.RunPython.noop)]\n"
             )
-        built = run("build", image_version=version, image_colour=colour, image_source_dir=str(src), image_push=False)
+        built = run("build", image_version=version, image_colour=colour, image_source_dir=str(src), image_push=False,
+                    **release_bucket)
         assert built.rc == 0, built.output[-4000:]
         made[breakage] = f"{version}-{colour}"
     return made
@@ -302,20 +331,21 @@ def test_killed_upgrade_can_be_run_again(lab, env, run, own_dirs):
     assert colours_now(40) == {"maroon"}
 
 
-def test_release_failing_its_health_check_is_rolled_back(lab, run, broken_releases):
+def test_release_failing_its_health_check_is_rolled_back(lab, run, broken_releases, upgrade_job):
     version, colour = broken_releases["readyz"].split("-")
     before = {h: running(h)["current"] for h in APP_HOSTS}
     previous = {h: sh(h, f"readlink {BASE}/previous") for h in APP_HOSTS}
     with load() as traffic:
-        # built by the fixture: without upgrade_build_release=false the play would build
-        # 1.1-purple again from the default (sound) source
+        # built and published by the fixture: without upgrade_build_release=false the play
+        # would build 1.1-purple again from the default (sound) source
         with traffic.operation():
             # the blog's own /readyz, which purple breaks (the collection's probe would pass:
             # its database answers)
-            result = run("upgrade", image_version=version, image_colour=colour, upgrade_build_release=False,
-                         rolling_upgrade_ready_timeout=10, app_ready_path="/readyz")
+            result = run("upgrade", image_version=version, image_colour=colour, rolling_upgrade_ready_timeout=10,
+                         app_ready_path="/readyz", **upgrade_job)
         time.sleep(2)
     assert result.rc != 0, result.output[-4000:]
+    assert fetched(upgrade_job, broken_releases["readyz"]), "the job took the release from its bucket"
     assert "failed its" in result.output and "health check" in result.output, result.output[-4000:]
     assert "was restored automatically" in result.output, result.output[-4000:]
     assert_no_failed(traffic)
@@ -326,15 +356,16 @@ def test_release_failing_its_health_check_is_rolled_back(lab, run, broken_releas
     assert served_by_now() == set(APP_HOSTS), "the restored host is back in NGINX's pool"
 
 
-def test_release_whose_migrations_fail_stops_before_any_instance_changes(lab, run, broken_releases):
+def test_release_whose_migrations_fail_stops_before_any_instance_changes(lab, run, broken_releases, upgrade_job):
     version, colour = broken_releases["migration"].split("-")
     before = {h: running(h) for h in APP_HOSTS}
     site = sh("lb", "md5sum /etc/nginx/sites-available/djangoops-blog.conf")
     with load() as traffic:
         with traffic.operation():
-            result = run("upgrade", image_version=version, image_colour=colour, upgrade_build_release=False)
+            result = run("upgrade", image_version=version, image_colour=colour, **upgrade_job)
         time.sleep(2)
     assert result.rc != 0, result.output[-4000:]
+    assert fetched(upgrade_job, broken_releases["migration"])
     assert "migrations of the new release" in result.output and "No instance changed" in result.output
     # the one it was applying is named (names only: the output itself stays hidden)
     assert "It was applying: blog.0002_fail_on_purpose" in " ".join(result.output.split()), result.output[-4000:]
@@ -348,15 +379,16 @@ def blog_sql(query: str) -> str:
     return sh("db", f"runuser -u postgres -- psql -XtA blog -c \"{query}\"")
 
 
-def test_a_rollback_across_a_migration_the_older_release_does_not_know(lab, run, broken_releases):
+def test_a_rollback_across_a_migration_the_older_release_does_not_know(lab, run, broken_releases, upgrade_job):
     """maroon -> teal (adds blog.0002_post_subtitle); a rollback to maroon is refused before
     any change, naming the migration and both ways out; with rolling_upgrade_reverse_migrations
     every host goes back to maroon under load with no failed request (maroon's code ignores
     the added column), then teal's code runs the migration backwards."""
     version, colour = broken_releases["expand"].split("-")
     (start,) = colours_now()  # maroon in the module's order
-    upgraded = run("upgrade", image_version=version, image_colour=colour, upgrade_build_release=False)
+    upgraded = run("upgrade", image_version=version, image_colour=colour, **upgrade_job)
     assert upgraded.rc == 0, upgraded.output[-4000:]
+    assert fetched(upgrade_job, broken_releases["expand"]), "upgraded from the release its bucket holds"
     assert blog_sql("select count(*) from django_migrations where app = 'blog' and name = '0002_post_subtitle'") == "1"
     before = {h: running(h) for h in APP_HOSTS}
 
