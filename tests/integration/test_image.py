@@ -67,6 +67,71 @@ def test_second_build_reports_no_change(built, build_vars):
     assert again.changed == 0, again.output[-3000:]
 
 
+PRIVATE = "127.0.0.1:5002"
+
+
+@pytest.fixture(scope="module")
+def private_registry(tmp_path_factory):
+    """A second docker-registry (tests/harness/registry-up's program) on 127.0.0.1:5002 that
+    wants a user and a password (htpasswd, bcrypt); the controller's Docker login to it is
+    removed after. Docker pushes to 127.0.0.0/8 over plain HTTP."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt  # Python 3.12's; its bcrypt is libxcrypt's
+    user, password = "builder", secrets.token_urlsafe(18)
+    tmp_path = tmp_path_factory.mktemp("private-registry")
+    (tmp_path / "htpasswd").write_text(f"{user}:{crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))}\n")
+    (tmp_path / "config.yml").write_text(yaml.safe_dump({
+        "version": 0.1, "log": {"level": "warn"},
+        "storage": {"filesystem": {"rootdirectory": str(tmp_path / "storage")}},
+        "http": {"addr": PRIVATE},
+        "auth": {"htpasswd": {"realm": "djangoops-test", "path": str(tmp_path / "htpasswd")}}}))
+    proc = subprocess.Popen(["docker-registry", "serve", str(tmp_path / "config.yml")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        eventually(lambda: requests.get(f"http://{PRIVATE}/v2/", timeout=2).status_code == 401, 30, 0.2,
+                   what="the private registry asking for a login")
+        yield {"registry": f"{PRIVATE}/{NAMESPACE}", "user": user, "password": password}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        subprocess.run(["docker", "logout", PRIVATE], capture_output=True, check=False)
+
+
+def test_a_private_registry_takes_the_push_with_its_credentials_only(built, build_vars, private_registry):
+    """image_registry_username and image_registry_password: the role logs in before the push.
+    Without them the push is refused, naming both; with a wrong password the login is, and
+    neither password is printed; with the right ones the tag is in the registry, and a second
+    build changes nothing."""
+    subprocess.run(["docker", "logout", PRIVATE], capture_output=True, check=False)
+    build = {**build_vars, "image_registry": private_registry["registry"], "build_colours": ["orange"],
+             "image_release": False}
+    anonymous = playbook("playbooks/build.yml", extra_vars=build)
+    message = " ".join(anonymous.output.split())
+    assert anonymous.rc != 0, anonymous.output[-3000:]
+    assert f"image_registry {private_registry['registry']} refused the push" in message, message[-3000:]
+    assert "image_registry_username and image_registry_password" in message
+
+    wrong = playbook("playbooks/build.yml", extra_vars={**build, "image_registry_username": private_registry["user"],
+                                                        "image_registry_password": "not-the-password-4711"})
+    message = " ".join(wrong.output.split())
+    assert wrong.rc != 0 and f"{PRIVATE} refused the login" in message, message[-3000:]
+    assert "not-the-password-4711" not in wrong.output
+
+    logged_in = {**build, "image_registry_username": private_registry["user"],
+                 "image_registry_password": private_registry["password"]}
+    pushed = playbook("playbooks/build.yml", extra_vars=logged_in)
+    assert pushed.rc == 0, pushed.output[-3000:]
+    tags = requests.get(f"http://{PRIVATE}/v2/{NAMESPACE}/djangoops-blog/tags/list", timeout=10,
+                        auth=(private_registry["user"], private_registry["password"])).json()["tags"]
+    assert tags == [f"{VERSION}-orange"]
+    again = playbook("playbooks/build.yml", extra_vars=logged_in)
+    assert again.rc == 0 and again.changed == 0, again.changed_tasks
+    assert private_registry["password"] not in anonymous.output + wrong.output + pushed.output + again.output
+
+
 def test_release_archive_holds_code_wheels_and_static(built, build_vars):
     import json
     import tarfile
