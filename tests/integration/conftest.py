@@ -151,3 +151,19 @@ def client(s3):
         aws_secret_access_key=s3["DJANGOOPS_S3_SECRET_KEY"],
         region_name=s3["DJANGOOPS_S3_REGION"],
     )
+
+
+@pytest.fixture(scope="session")
+def remove_bucket(client):
+    """remove_bucket(name): a test's bucket and every object in it, when it exists."""
+
+    def _remove(name: str) -> None:
+        try:
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
+                for item in page.get("Contents", []):
+                    client.delete_object(Bucket=name, Key=item["Key"])
+            client.delete_bucket(Bucket=name)
+        except client.exceptions.NoSuchBucket:
+            pass
+
+    return _remove

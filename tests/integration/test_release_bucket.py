@@ -48,16 +48,10 @@ def sha256(path: Path) -> str:
 
 
 @pytest.fixture
-def bucket(client):
+def bucket(remove_bucket):
     name = f"djangoops-releases-{uuid.uuid4().hex[:10]}"
     yield name
-    try:
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
-            for item in page.get("Contents", []):
-                client.delete_object(Bucket=name, Key=item["Key"])
-        client.delete_bucket(Bucket=name)
-    except client.exceptions.NoSuchBucket:
-        pass
+    remove_bucket(name)
 
 
 @pytest.fixture
@@ -135,6 +129,14 @@ def test_a_release_not_in_the_bucket_stops_naming_the_bucket_and_what_to_run(run
 ], ids=["prefix", "no bucket", "colour", "bucket name"])
 def test_bad_input_stops_before_any_change(run, client, bucket, tmp_path, extra, needle):
     write_release(tmp_path / "build", "print('one')")
+    before = {b["Name"] for b in client.list_buckets()["Buckets"]}
     result = run("publish", tmp_path / "build", **extra)
     assert result.rc != 0 and needle in " ".join(result.output.split()), result.output[-3000:]
-    assert bucket not in [b["Name"] for b in client.list_buckets()["Buckets"]], "no bucket was made"
+    assert {b["Name"] for b in client.list_buckets()["Buckets"]} == before, "no bucket was made"
+
+
+def test_check_mode_on_a_new_bucket_publishes_nothing_and_fails_nothing(run, client, bucket, tmp_path):
+    write_release(tmp_path / "build", "print('one')")
+    checked = run("publish", tmp_path / "build", "--check")
+    assert checked.rc == 0 and checked.changed > 0, checked.output[-4000:]
+    assert bucket not in {b["Name"] for b in client.list_buckets()["Buckets"]}

@@ -50,13 +50,10 @@ def release_archive(folder: Path, release: int) -> Path:
 
 
 @pytest.fixture
-def bucket(client):
+def bucket(remove_bucket):
     name = f"djangoops-static-{uuid.uuid4().hex[:10]}"
     yield name
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
-        for item in page.get("Contents", []):
-            client.delete_object(Bucket=name, Key=item["Key"])
-    client.delete_bucket(Bucket=name)
+    remove_bucket(name)
 
 
 @pytest.fixture

@@ -107,16 +107,13 @@ def assert_no_failed(traffic: Load, minimum: int = 500) -> None:
 
 
 @pytest.fixture(scope="module")
-def release_bucket(s3, client):
+def release_bucket(s3, remove_bucket):
     """The bucket broken_releases publishes its builds in (image_release_bucket), and the
     connection to the test stack's S3 server, as extra variables."""
     name = f"djangoops-lab-releases-{uuid.uuid4().hex[:8]}"
     yield {"image_release_bucket": name, "bucket_endpoint_url": s3["DJANGOOPS_S3_ENDPOINT"],
            "bucket_access_key": s3["DJANGOOPS_S3_ACCESS_KEY"], "bucket_secret_key": s3["DJANGOOPS_S3_SECRET_KEY"]}
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
-        for item in page.get("Contents", []):
-            client.delete_object(Bucket=name, Key=item["Key"])
-    client.delete_bucket(Bucket=name)
+    remove_bucket(name)
 
 
 @pytest.fixture
