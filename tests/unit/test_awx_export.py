@@ -1,0 +1,219 @@
+"""awx/djangoops-stack.json (tools/awx-export): the collection's job templates, surveys,
+inventories, credential type and workflow in the format `awx import` reads.
+
+No AWX can run here and awxkit has no schema (its import resolves everything against a live
+server), so this reads the file the way `awx import` and AWX's survey validation would
+(awxkit/api/pages/api.py, awx/api/views/__init__.py _validate_spec_data, AWX 24.6): every
+object has a natural key, every reference resolves to an object of the file with exactly that
+key (a reference that matches nothing is dropped silently on import), and every survey
+passes AWX's rules. Then against the collection: each question is its argument spec's input
+(type, choices, default, required, secret), each template's playbook is one AWX offers, and
+each template's example answers pass the argument specs' validation (Ansible's own
+ArgumentSpecValidator, offline).
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+REPO = Path(__file__).resolve().parents[2]
+EXPORT = json.loads((REPO / "awx" / "djangoops-stack.json").read_text())
+SOURCE = yaml.safe_load((REPO / "awx" / "surveys.yml").read_text())
+# awxkit.api.pages.api.EXPORTABLE_RESOURCES (24.6.1)
+EXPORTABLE = {"users", "organizations", "teams", "credential_types", "credentials", "notification_templates",
+              "projects", "inventory", "inventory_sources", "job_templates", "workflow_job_templates",
+              "execution_environments", "applications", "schedules"}
+# awx/main/constants.py SURVEY_TYPE_MAPPING
+# the "type" of the natural keys awxkit writes (its page classes' NATURAL_KEY)
+OBJECT_TYPES = {"organization", "project", "inventory", "inventory_source", "host", "group", "credential_type",
+                "credential", "job_template", "workflow_job_template", "workflow_job_template_node", "label"}
+SURVEY_TYPES = {"text", "textarea", "password", "integer", "float", "multiplechoice", "multiselect"}
+
+
+def _tool():
+    loader = importlib.machinery.SourceFileLoader("awx_export", str(REPO / "tools" / "awx-export"))
+    spec = importlib.util.spec_from_loader("awx_export", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+TOOL = _tool()
+TEMPLATES = {jt["name"]: jt for jt in EXPORT["job_templates"]}
+
+
+def test_the_file_is_what_the_tool_writes_from_the_specs():
+    proc = subprocess.run([sys.executable, str(REPO / "tools" / "awx-export"), "--check"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
+def _objects():
+    """Every object `awx import` creates: top-level ones and those under related lists."""
+    for kind, items in EXPORT.items():
+        for item in items:
+            yield item
+            for related in (item.get("related") or {}).values():
+                if isinstance(related, list):
+                    yield from (r for r in related if "natural_key" in r)
+
+
+def _references(value, path=""):
+    """Every natural-key reference (a dict with a type) outside natural_key itself."""
+    if isinstance(value, dict):
+        if value.get("type") in OBJECT_TYPES and "natural_key" not in value:
+            yield path, value
+        for name, inner in value.items():
+            if name != "natural_key":
+                yield from _references(inner, f"{path}.{name}")
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            yield from _references(inner, f"{path}[{i}]")
+
+
+def test_the_top_level_keys_are_awx_export_ones_and_every_object_has_a_natural_key():
+    assert set(EXPORT) <= EXPORTABLE
+    assert all("natural_key" in item for item in _objects())  # awx import stops on one without
+
+
+def test_every_reference_is_an_object_of_the_file_or_the_organization():
+    keys = [item["natural_key"] for item in _objects()]
+    organization = {"name": SOURCE["organization"], "type": "organization"}
+    for path, ref in _references(EXPORT):
+        assert ref == organization or ref in keys, f"{path}: {ref} matches no object (awx import would drop it)"
+
+
+def _validate_survey(survey: dict) -> list[str]:
+    """AWX's _validate_spec_data, the parts that read the survey alone."""
+    problems = []
+    if not isinstance(survey.get("name"), str) or not isinstance(survey.get("description"), str):
+        problems.append("name and description must be strings")
+    spec = survey.get("spec")
+    if not isinstance(spec, list) or not spec:
+        return problems + ["spec must be a non-empty list"]
+    seen = set()
+    for q in spec:
+        for field in ("type", "question_name", "variable"):
+            if not isinstance(q.get(field), str):
+                problems.append(f"{q}: {field} must be a string")
+        if not isinstance(q.get("required"), bool):
+            problems.append(f"{q['variable']}: required must be a boolean")
+        if q["variable"] in seen:
+            problems.append(f"{q['variable']} asked twice")
+        seen.add(q["variable"])
+        if q["type"] not in SURVEY_TYPES:
+            problems.append(f"{q['variable']}: type {q['type']}")
+        default = q.get("default")
+        if default not in ("", None):
+            if q["type"] in ("text", "textarea", "password", "multiplechoice", "multiselect") and not isinstance(default, str):
+                problems.append(f"{q['variable']}: default must be a string")
+            if q["type"] == "integer" and (not isinstance(default, int) or isinstance(default, bool)):
+                problems.append(f"{q['variable']}: default must be an integer")
+        for bound in ("min", "max"):
+            if bound in q and q[bound] is not None and not isinstance(q[bound], int):
+                problems.append(f"{q['variable']}: {bound} must be an integer or null")
+        if q["type"] in ("multiplechoice", "multiselect"):
+            choices = q.get("choices")
+            if not choices:
+                problems.append(f"{q['variable']}: choices are required")
+            elif default not in ("", None) and default not in choices:
+                problems.append(f"{q['variable']}: default {default!r} is not a choice")
+        if q["type"] == "password" and default not in ("", None):
+            problems.append(f"{q['variable']}: a secret has no default")
+    return problems
+
+
+@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def test_every_survey_passes_awx_rules_and_is_its_argument_spec(name):
+    jt = TEMPLATES[name]
+    survey = jt["related"]["survey_spec"]
+    assert jt["survey_enabled"] == bool(survey)
+    if not survey:
+        return
+    assert _validate_survey(survey) == []
+    source = next(t for t in SOURCE["job_templates"] if t["name"] == name)
+    fixed = source.get("extra_vars") or {}
+    roles = TOOL.role_options()
+    for q in survey["spec"]:
+        where, spec = TOOL.option_spec(q["variable"], jt["playbook"], fixed.get("target"), roles)
+        assert q["required"] == bool(spec.get("required", False)), q
+        kind = spec.get("type", "str")
+        if spec.get("no_log"):
+            assert q["type"] == "password" and q["default"] == "", q
+        elif kind == "bool":
+            assert q["choices"] == ["true", "false"] and q["default"] == str(spec.get("default")).lower(), q
+        elif spec.get("choices"):
+            assert q["type"] == "multiplechoice" and q["choices"] == [str(c) for c in spec["choices"]], q
+        else:
+            assert q["type"] == {"str": "text", "path": "text", "int": "integer", "float": "float"}[kind], q
+            if "default" in spec:
+                assert q["default"] == spec["default"], q
+        assert where in q["question_description"]
+
+
+@pytest.mark.parametrize("name", sorted(t["name"] for t in SOURCE["job_templates"] if t["survey"]))
+def test_each_templates_example_answers_pass_the_argument_specs(name):
+    """The survey's answers arrive as extra variables; Ansible's own validator of argument
+    specs takes them as the playbooks' validate_argument_spec and the roles would."""
+    source = next(t for t in SOURCE["job_templates"] if t["name"] == name)
+    fixed = source.get("extra_vars") or {}
+    roles = TOOL.role_options()
+    specs = {v: TOOL.option_spec(v, source["playbook"], fixed.get("target"), roles)[1] for v in source["survey"]}
+    specs = {v: {k: s[k] for k in ("type", "choices", "required", "elements") if k in s} for v, s in specs.items()}
+    assert set(source["example"]) == set(source["survey"])
+    # as AWX sends them: a multiplechoice answer is its string
+    answers = {v: (str(a).lower() if isinstance(a, bool) else a) for v, a in source["example"].items()}
+    result = ArgumentSpecValidator(specs).validate(answers)
+    assert result.error_messages == []
+    # and a wrong answer to a typed question is refused, naming the variable
+    for variable, spec in specs.items():
+        if spec["type"] in ("int", "bool") or spec.get("choices"):
+            wrong = {**answers, variable: "not-one-of-them"}
+            assert any(variable in m for m in ArgumentSpecValidator(specs).validate(wrong).error_messages), variable
+
+
+def test_every_template_runs_a_playbook_awx_offers_and_never_escalates_on_the_controller():
+    offered = importlib.import_module("test_awx_lists_the_playbooks").offered
+    pattern = importlib.import_module("test_awx_lists_the_playbooks").AWX
+    playbooks = offered(pattern)
+    for jt in EXPORT["job_templates"]:
+        assert jt["playbook"] in playbooks, jt["name"]
+        assert jt["become_enabled"] is False, jt["name"]
+
+
+def test_the_secrets_come_from_the_credential_type_never_from_a_survey():
+    ctype = EXPORT["credential_types"][0]
+    roles = TOOL.role_options()
+    secret = {f["id"] for f in ctype["inputs"]["fields"] if f["secret"]}
+    for field in ctype["inputs"]["fields"]:
+        _, spec = TOOL.option_spec(field["id"], "playbooks/deploy.yml", "vms", roles)
+        assert field["secret"] == bool(spec.get("no_log")), field["id"]
+        assert ctype["injectors"]["extra_vars"][field["id"]] == "{{ " + field["id"] + " }}"
+    assert set(ctype["inputs"]["required"]) <= {f["id"] for f in ctype["inputs"]["fields"]}
+    asked = {q["variable"] for jt in EXPORT["job_templates"] for q in (jt["related"]["survey_spec"] or {}).get("spec", [])}
+    assert not asked & secret
+    assert ctype["kind"] in ("cloud", "net")  # the only kinds AWX takes for a custom type
+
+
+def test_the_workflow_runs_each_step_after_the_one_before_succeeded():
+    (workflow,) = EXPORT["workflow_job_templates"]
+    nodes = {n["identifier"]: n for n in workflow["related"]["workflow_nodes"]}
+    order = [n["unified_job_template"]["name"] for n in workflow["related"]["workflow_nodes"]]
+    assert order == ["djangoops build", "djangoops deploy Kubernetes", "djangoops upgrade Kubernetes"]
+    assert [s["identifier"] for s in nodes["build"]["related"]["success_nodes"]] == ["deploy"]
+    assert [s["identifier"] for s in nodes["deploy"]["related"]["success_nodes"]] == ["upgrade"]
+    assert nodes["upgrade"]["related"]["success_nodes"] == []
+
+
+def test_a_list_input_cannot_be_asked():
+    with pytest.raises(TOOL.SpecError, match="app_manage_commands .* is of type list"):
+        TOOL.question("app_manage_commands", *TOOL.role_options()["app_manage_commands"][0])
