@@ -99,7 +99,7 @@ def test_a_published_release_is_fetched_by_a_job_with_no_files_and_reruns_change
     assert s3["DJANGOOPS_S3_SECRET_KEY"] not in outputs
 
 
-def test_a_damaged_archive_in_the_bucket_is_refused_and_not_kept(run, client, bucket, tmp_path):
+def test_a_damaged_archive_in_the_bucket_is_refused_not_kept_and_published_again(run, client, bucket, tmp_path):
     write_release(tmp_path / "build", "print('one')")
     assert run("publish", tmp_path / "build").rc == 0
     client.put_object(Bucket=bucket, Key=KEY, Body=b"not the archive the manifest names")
@@ -109,6 +109,11 @@ def test_a_damaged_archive_in_the_bucket_is_refused_and_not_kept(run, client, bu
     assert result.rc != 0, result.output[-4000:]
     assert "image_release_bucket" in message and "damaged or being published" in message, message[-3000:]
     assert list(job.iterdir()) == [], "neither the download nor a manifest is kept"
+    # publishing again replaces the damaged archive (its checksum in the bucket is not its own)
+    again = run("publish", tmp_path / "build")
+    assert again.rc == 0 and again.changed > 0, again.output[-4000:]
+    assert client.get_object(Bucket=bucket, Key=KEY)["Body"].read() == (tmp_path / "build" / ARCHIVE).read_bytes()
+    assert run("fetch", job).rc == 0
 
 
 def test_a_release_not_in_the_bucket_stops_naming_the_bucket_and_what_to_run(run, client, bucket, tmp_path):
