@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from k8s import E2E_NS, E2E_VARS, KUBECTL, database_sql, eventually, kubectl, kubectl_json
+from k8s import E2E_NS, E2E_VARS, KUBECTL, database_sql, eventually, kubectl, kubectl_json, pod_run
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from ansible_run import REPO, playbook  # noqa: E402
