@@ -49,6 +49,7 @@ def _tool():
 
 TOOL = _tool()
 TEMPLATES = {jt["name"]: jt for jt in EXPORT["job_templates"]}
+TARGET = {"type": "str", "choices": ["vms", "kubernetes"]}
 
 
 def test_the_file_is_what_the_tool_writes_from_the_specs():
@@ -132,53 +133,78 @@ def _validate_survey(survey: dict) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def _surveyed():
+    """(name, source entry, exported object, playbook, target) of every template and workflow."""
+    for source in SOURCE["job_templates"]:
+        fixed = source.get("extra_vars") or {}
+        yield source["name"], source, TEMPLATES[source["name"]], source["playbook"], fixed.get("target")
+    for source in SOURCE["workflows"]:
+        wf = next(w for w in EXPORT["workflow_job_templates"] if w["name"] == source["name"])
+        yield source["name"], source, wf, source["playbook_for_survey"], source.get("target")
+
+
+SURVEYED = {name: rest for name, *rest in _surveyed()}
+
+
+@pytest.mark.parametrize("name", sorted(SURVEYED))
 def test_every_survey_passes_awx_rules_and_is_its_argument_spec(name):
-    jt = TEMPLATES[name]
-    survey = jt["related"]["survey_spec"]
-    assert jt["survey_enabled"] == bool(survey)
+    source, exported, playbook, target = SURVEYED[name]
+    survey = exported["related"]["survey_spec"]
+    assert exported["survey_enabled"] == bool(survey)
     if not survey:
         return
     assert _validate_survey(survey) == []
-    source = next(t for t in SOURCE["job_templates"] if t["name"] == name)
-    fixed = source.get("extra_vars") or {}
+    asked = dict(TOOL.survey_items(source["survey"]))
     roles = TOOL.role_options()
     for q in survey["spec"]:
-        where, spec = TOOL.option_spec(q["variable"], jt["playbook"], fixed.get("target"), roles)
-        assert q["required"] == bool(spec.get("required", False)), q
+        # AWX 24.6 sends a default as an extra variable, answered or not: it would beat the inventory
+        assert "default" not in q, q
+        where, spec = TOOL.option_spec(q["variable"], playbook, target, roles)
+        assert q["required"] == (bool(spec.get("required", False)) or asked[q["variable"]]), q
         kind = spec.get("type", "str")
         if spec.get("no_log"):
-            assert q["type"] == "password" and q["default"] == "", q
+            assert q["type"] == "password", q
         elif kind == "bool":
-            assert q["choices"] == ["true", "false"] and q["default"] == str(spec.get("default")).lower(), q
+            assert q["type"] == "multiplechoice" and q["choices"] == ["true", "false"], q
         elif spec.get("choices"):
             assert q["type"] == "multiplechoice" and q["choices"] == [str(c) for c in spec["choices"]], q
         else:
             assert q["type"] == {"str": "text", "path": "text", "int": "integer", "float": "float"}[kind], q
-            if "default" in spec:
-                assert q["default"] == spec["default"], q
-        assert where in q["question_description"]
+        default = spec.get("default")
+        if not q["required"] and default not in (None, "", [], {}):
+            assert f"else {str(default).lower() if isinstance(default, bool) else default}." in q["question_description"], q
 
 
-@pytest.mark.parametrize("name", sorted(t["name"] for t in SOURCE["job_templates"] if t["survey"]))
-def test_each_templates_example_answers_pass_the_argument_specs(name):
-    """The survey's answers arrive as extra variables; Ansible's own validator of argument
-    specs takes them as the playbooks' validate_argument_spec and the roles would."""
-    source = next(t for t in SOURCE["job_templates"] if t["name"] == name)
+@pytest.mark.parametrize("name", sorted(n for n, (source, *_rest) in SURVEYED.items() if source["survey"]))
+def test_each_templates_extra_vars_and_example_answers_pass_the_argument_specs(name):
+    """What AWX sends a job: the template's fixed extra_vars, then the survey's answers (as AWX
+    sends them: a multiplechoice answer is its string). Every one must be an input a spec
+    declares (the playbook form its target picks, or a role), and Ansible's own validator of
+    argument specs must take them as the playbooks' validate_argument_spec and the roles do;
+    a wrong answer to a typed question is refused, naming the variable."""
+    source, _exported, playbook, target = SURVEYED[name]
     fixed = source.get("extra_vars") or {}
     roles = TOOL.role_options()
-    specs = {v: TOOL.option_spec(v, source["playbook"], fixed.get("target"), roles)[1] for v in source["survey"]}
-    specs = {v: {k: s[k] for k in ("type", "choices", "required", "elements") if k in s} for v, s in specs.items()}
-    assert set(source["example"]) == set(source["survey"])
-    # as AWX sends them: a multiplechoice answer is its string
     answers = {v: (str(a).lower() if isinstance(a, bool) else a) for v, a in source["example"].items()}
-    result = ArgumentSpecValidator(specs).validate(answers)
-    assert result.error_messages == []
-    # and a wrong answer to a typed question is refused, naming the variable
+    assert set(answers) == set(dict(TOOL.survey_items(source["survey"])))
+    sent = {**fixed, **answers}
+    # target is the dispatchers' (playbooks/<name>.yml): vms or kubernetes, checked by each form
+    specs = {v: TARGET if v == "target" else TOOL.option_spec(v, playbook, target, roles)[1] for v in sent}
+    specs = {v: {k: s[k] for k in ("type", "choices", "required", "elements") if k in s} for v, s in specs.items()}
+    assert ArgumentSpecValidator(specs).validate(sent).error_messages == []
     for variable, spec in specs.items():
-        if spec["type"] in ("int", "bool") or spec.get("choices"):
-            wrong = {**answers, variable: "not-one-of-them"}
+        if variable in answers and (spec.get("type") in ("int", "bool") or spec.get("choices")):
+            wrong = {**sent, variable: "not-one-of-them"}
             assert any(variable in m for m in ArgumentSpecValidator(specs).validate(wrong).error_messages), variable
+
+
+def test_the_restore_examples_confirm_with_the_backup_server_name():
+    """backup_restore_confirm must be backup_server_name (the role's rule, beyond its type)."""
+    server = yaml.safe_load((REPO / "roles/backup/defaults/main.yml").read_text())["backup_server_name"]
+    default_db = "blog" if "database_name | default('blog')" in server else None
+    for source in SOURCE["job_templates"]:
+        if "backup_restore_confirm" in source.get("example", {}):
+            assert source["example"]["backup_restore_confirm"] == default_db, source["name"]
 
 
 def test_every_template_runs_a_playbook_awx_offers_and_never_escalates_on_the_controller():
@@ -190,30 +216,43 @@ def test_every_template_runs_a_playbook_awx_offers_and_never_escalates_on_the_co
         assert jt["become_enabled"] is False, jt["name"]
 
 
-def test_the_secrets_come_from_the_credential_type_never_from_a_survey():
-    ctype = EXPORT["credential_types"][0]
+def test_the_secrets_come_from_credentials_never_from_a_survey():
     roles = TOOL.role_options()
-    secret = {f["id"] for f in ctype["inputs"]["fields"] if f["secret"]}
-    for field in ctype["inputs"]["fields"]:
-        _, spec = TOOL.option_spec(field["id"], "playbooks/deploy.yml", "vms", roles)
-        assert field["secret"] == bool(spec.get("no_log")), field["id"]
-        assert ctype["injectors"]["extra_vars"][field["id"]] == "{{ " + field["id"] + " }}"
-    assert set(ctype["inputs"]["required"]) <= {f["id"] for f in ctype["inputs"]["fields"]}
-    asked = {q["variable"] for jt in EXPORT["job_templates"] for q in (jt["related"]["survey_spec"] or {}).get("spec", [])}
-    assert not asked & secret
-    assert ctype["kind"] in ("cloud", "net")  # the only kinds AWX takes for a custom type
+    secret = set()
+    for ctype in EXPORT["credential_types"]:
+        ids = [f["id"] for f in ctype["inputs"]["fields"]]
+        # AWX injects an input left empty as "", which would beat the inventory
+        assert ctype["inputs"]["required"] == ids, ctype["name"]
+        for field in ctype["inputs"]["fields"]:
+            _, spec = TOOL.option_spec(field["id"], "playbooks/deploy.yml", "vms", roles)
+            assert field["secret"] == bool(spec.get("no_log")), field["id"]
+            assert ctype["injectors"]["extra_vars"][field["id"]] == "{{ " + field["id"] + " }}"
+            secret |= {field["id"]} if field["secret"] else set()
+        assert ctype["kind"] in ("cloud", "net")  # the only kinds AWX takes for a custom type
+    asked = {q["variable"] for jt in [*EXPORT["job_templates"], *EXPORT["workflow_job_templates"]]
+             for q in (jt["related"].get("survey_spec") or {}).get("spec", [])}
+    assert secret and not asked & secret
 
 
-def test_the_workflow_runs_each_step_after_the_one_before_succeeded():
+def test_the_workflow_upgrades_only_after_the_build_succeeded_to_what_its_survey_names():
     (workflow,) = EXPORT["workflow_job_templates"]
     nodes = {n["identifier"]: n for n in workflow["related"]["workflow_nodes"]}
     order = [n["unified_job_template"]["name"] for n in workflow["related"]["workflow_nodes"]]
-    assert order == ["djangoops build", "djangoops deploy Kubernetes", "djangoops upgrade Kubernetes"]
-    assert [s["identifier"] for s in nodes["build"]["related"]["success_nodes"]] == ["deploy"]
-    assert [s["identifier"] for s in nodes["deploy"]["related"]["success_nodes"]] == ["upgrade"]
+    assert order == ["djangoops build", "djangoops upgrade Kubernetes"]
+    assert [s["identifier"] for s in nodes["build"]["related"]["success_nodes"]] == ["upgrade"]
     assert nodes["upgrade"]["related"]["success_nodes"] == []
+    asked = {q["variable"]: q["required"] for q in workflow["related"]["survey_spec"]["spec"]}
+    assert asked == {"image_version": True, "image_colour": True} and workflow["survey_enabled"]
 
 
 def test_a_list_input_cannot_be_asked():
     with pytest.raises(TOOL.SpecError, match="app_manage_commands .* is of type list"):
         TOOL.question("app_manage_commands", *TOOL.role_options()["app_manage_commands"][0])
+
+
+def test_a_questions_description_names_the_default_it_leaves_to_the_inventory():
+    q = TOOL.question("upgrade_backup", "playbooks/upgrade_vms.yml", {"type": "bool", "default": True,
+                                                                     "description": "Back up first."})
+    assert "default" not in q and q["question_description"].endswith("else true. (playbooks/upgrade_vms.yml)")
+    required = TOOL.question("image_version", "roles/image", {"type": "str", "default": "1.0"}, required=True)
+    assert required["required"] and "Unanswered" not in required["question_description"]
