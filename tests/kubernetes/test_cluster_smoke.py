@@ -191,62 +191,8 @@ def test_a_claim_binds_and_its_file_survives_the_pod(blog):
     assert kubectl("-n", NS, "logs", "reader").startswith("kept-")
 
 
-def test_kubectl_top_pods_returns_figures(blog):
-    def figures():
-        out = kubectl("-n", NS, "top", "pods", "--no-headers", check=False)
-        rows = [line.split() for line in out.splitlines() if line.startswith("blog-")]
-        return rows if len(rows) == 2 and all(r[1].endswith("m") and r[2].endswith("Mi") for r in rows) else None
-
-    # metrics-server scrapes every 15 s; a new pod shows after a scrape or two.
-    rows = eventually(figures, timeout=180, interval=5)
-    assert all(int(r[2].removesuffix("Mi")) > 0 for r in rows), rows
-
-
-ONLY_CLIENTS = f"""
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {{name: only-clients, namespace: {NS}}}
-spec:
-  podSelector: {{matchLabels: {{app: blog}}}}
-  policyTypes: [Ingress]
-  ingress:
-    - from: [{{podSelector: {{matchLabels: {{role: client}}}}}}]
-      ports: [{{port: 8000, protocol: TCP}}]
-"""
-
-
-def _fetch_from_a_pod(namespace: str, labels: str) -> subprocess.CompletedProcess:
-    """GET of the blog's /healthz through its Service's address, from a new pod of the blog's
-    image (Python's urllib; 0 when it answered 200)."""
-    name = f"fetch-{secrets.token_hex(3)}"
-    cluster_ip = kubectl_json("-n", NS, "get", "svc", "blog")["spec"]["clusterIP"]
-    # tries for 8 s: kube-router admits a new pod once it has seen its address
-    fetch = ("import time, urllib.request\n"
-             "for _ in range(8):\n"
-             "    try:\n"
-             f"        urllib.request.urlopen('http://{cluster_ip}:8000/healthz', timeout=2); raise SystemExit(0)\n"
-             "    except OSError:\n"
-             "        time.sleep(1)\n"
-             "raise SystemExit(1)\n")
-    return pod_run(namespace, name, BLOG_IMAGE, ["python", "-c", fetch], labels=labels)
-
-
-def test_a_network_policy_is_enforced(blog):
-    """kube-router's firewall (tests/cluster/up) enforces NetworkPolicy: with a policy that
-    admits only pods labelled role=client, an unlabelled pod and a client pod of another
-    namespace are refused, a client pod of the namespace answered; without it, any pod."""
-    assert _fetch_from_a_pod(NS, "role=other").returncode == 0, "reachable before the policy"
-    other_ns = f"{NS}-other"
-    kubectl("create", "namespace", other_ns)
-    kubectl("apply", "-f", "-", stdin=ONLY_CLIENTS)
-    try:
-        eventually(lambda: _fetch_from_a_pod(NS, "role=other").returncode != 0, timeout=60, interval=2,
-                   what="an unlabelled pod refused once the policy is in place")
-        allowed = _fetch_from_a_pod(NS, "role=client")
-        assert allowed.returncode == 0, allowed.stdout + allowed.stderr
-        assert _fetch_from_a_pod(other_ns, "role=client").returncode != 0, "a pod of another namespace"
-    finally:
-        kubectl("-n", NS, "delete", "networkpolicy", "only-clients", "--ignore-not-found")
-        kubectl("delete", "namespace", other_ns, "--wait=false", check=False)
-    eventually(lambda: _fetch_from_a_pod(NS, "role=other").returncode == 0, timeout=60, interval=2,
-               what="any pod answered again once the policy is gone")
+# Metrics and NetworkPolicy enforcement are proven once, by the product's tests that need
+# them: test_k8s_deploy.py::test_the_autoscaler_reads_cpu (the autoscaler reads the pods'
+# CPU from metrics-server) and ::test_only_the_collections_pods_reach_the_database
+# (kube-router admits a labelled pod of the namespace, refuses an unlabelled one and one of
+# another namespace).
