@@ -11,6 +11,7 @@ import re
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.collections import is_sequence
+from ansible.module_utils.parsing.convert_bool import boolean
 
 _LABEL = r"[A-Za-z0-9](?:[-A-Za-z0-9]{0,61}[A-Za-z0-9])?"
 _DNS = re.compile(rf"^(?=.{{1,253}}\.?$){_LABEL}(?:\.{_LABEL})*\.?$")
@@ -151,8 +152,28 @@ def host_network(address):
     return f"{ip}/{ip.max_prefixlen}"
 
 
+def failed_checks(checks):
+    """The messages of a role's checks ({var, ok, msg}) whose ok is false, in order: what its
+    validate task asserts is empty, in one task instead of a loop of one per check."""
+    if not is_sequence(checks):
+        raise AnsibleFilterError(f"failed_checks: expected a list of {{var, ok, msg}}, got {type(checks).__name__}")
+    failed = []
+    for check in checks:
+        try:
+            ok, msg, var = check["ok"], check["msg"], check.get("var", "?")
+        except (KeyError, TypeError) as err:
+            raise AnsibleFilterError(f"failed_checks: each check needs ok and msg, got {check!r}") from err
+        try:
+            passed = boolean(ok, strict=True)
+        except TypeError as err:
+            raise AnsibleFilterError(f"failed_checks: the check of {var} gave {ok!r}, not a boolean") from err
+        if not passed:
+            failed.append(str(msg))
+    return failed
+
+
 class FilterModule:
     """djangoops.stack input filters."""
 
     def filters(self):
-        return {"input_problems": input_problems, "host_network": host_network}
+        return {"input_problems": input_problems, "host_network": host_network, "failed_checks": failed_checks}

@@ -103,4 +103,22 @@ def test_host_network_refuses_a_name():
 
 
 def test_filter_names():
-    assert sorted(inputs.FilterModule().filters()) == ["host_network", "input_problems"]
+    assert sorted(inputs.FilterModule().filters()) == ["failed_checks", "host_network", "input_problems"]
+
+
+def test_failed_checks_gives_the_messages_of_the_false_ones_in_order():
+    checks = [{"var": "a", "ok": True, "msg": "a is bad"}, {"var": "b", "ok": False, "msg": "b is bad"},
+              {"var": "c", "ok": "False", "msg": "c is bad"}, {"var": "d", "ok": "true", "msg": "d is bad"},
+              {"var": "e", "ok": 0, "msg": "e is bad"}]
+    assert inputs.failed_checks(checks) == ["b is bad", "c is bad", "e is bad"]
+    assert inputs.failed_checks([]) == []
+
+
+@pytest.mark.parametrize(("checks", "needle"), [
+    ("not a list", "expected a list"),
+    ([{"var": "a", "msg": "m"}], "each check needs ok and msg"),
+    ([{"var": "a", "ok": "maybe", "msg": "m"}], "the check of a gave 'maybe'"),
+])
+def test_failed_checks_refuses_what_is_not_a_check(checks, needle):
+    with pytest.raises(AnsibleFilterError, match=needle):
+        inputs.failed_checks(checks)
