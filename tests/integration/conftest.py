@@ -129,6 +129,17 @@ def lab_deployed(lab_run):
         lab_run("lab/lab_down.yml")
 
 
+# -- AWX-style jobs ----------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def ee_image() -> str:
+    """The execution environment image (tests/ee/build.py: built from execution-environment.yml
+    the first time, then found by the hash of its inputs)."""
+    proc = subprocess.run([sys.executable, str(REPO / "tests" / "ee" / "build.py")], capture_output=True, text=True,
+                          check=False, timeout=1800)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
+    return proc.stdout.strip().splitlines()[-1]
+
+
 # The S3 server of the test stack, for the bucket and static_assets roles' tests.
 @pytest.fixture(scope="session")
 def s3() -> dict:

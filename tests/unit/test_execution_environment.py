@@ -5,12 +5,14 @@ does (meta/execution-environment.yml): every Python package the collection's con
 needs must come out of it, or a playbook fails inside AWX on an import the developer's
 machine had. Which packages are needed is read from the code: each module family the roles
 and playbooks call, and each third-party import of the plugins. `ansible-builder create`
-then makes the build context from the definition (no image is built here: a base image
-cannot be pulled on this machine), with this collection's lists in it.
+then makes the build context from the definition, with this collection's lists in it. The
+image itself is built by tests/ee/build.py from a definition derived from this one (a base
+image cannot be pulled here); the last test checks what that derivation may change.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -89,3 +91,29 @@ def test_the_definition_makes_a_build_context_with_the_collections_lists(tmp_pat
     dockerfile = (tmp_path / "ee" / "Dockerfile").read_text()
     assert f'ARG EE_BASE_IMAGE="{definition["images"]["base_image"]["name"]}"' in dockerfile
     assert "ansible-galaxy collection install" in dockerfile and "introspect" in dockerfile
+
+
+def _ee_build():
+    spec = importlib.util.spec_from_file_location("ee_build", REPO / "tests" / "ee" / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_test_build_changes_only_the_base_the_package_manager_and_the_index(tmp_path):
+    """tests/ee/build.py builds the EE the AWX-style tests run in from a definition derived
+    from the product's: only the base image, the package manager, the index and the build
+    steps that seed the collections differ; every dependency list is the product's own."""
+    build = _ee_build()
+    product = yaml.safe_load((REPO / "execution-environment.yml").read_text())
+    derived = build.derived(product, tmp_path)
+    assert {k for k in product.keys() | derived.keys() if product.get(k) != derived.get(k)} <= build.CHANGED_KEYS | {
+        "dependencies"}
+    deps, ours = product["dependencies"], derived["dependencies"]
+    for key in deps.keys() | ours.keys():
+        if key in ("galaxy", "python", "system"):
+            assert Path(ours[key]).read_text() == (REPO / deps[key]).read_text(), key
+        elif key not in build.CHANGED_DEPENDENCIES:
+            assert ours.get(key) == deps.get(key), key
+    assert derived["options"]["skip_pip_install"] is True
+    assert "ansible-runner" in ours["ansible_runner"]["package_pip"]
