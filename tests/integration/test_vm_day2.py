@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 import requests
 
+import awx_job as awx
 import vm_helpers as vm
 from ansible_run import REPO, PlaybookResult
 from blog_releases import add_subtitle
@@ -117,6 +118,29 @@ def release_bucket(s3, remove_bucket):
 
 
 @pytest.fixture
+def awx_job(ee_image, lab_env, release_bucket, tmp_path):
+    """awx_job("djangoops upgrade VMs", {survey answers}) -> the job template run as AWX runs
+    it, in the execution environment, as its non-root user, with --become as the privilege
+    escalation toggle passes it: the lab as an AWX inventory (the release bucket named in
+    it), the lab's key as the machine credential, the app's secrets, the bucket's keys, the
+    host keys and the site's CA as custom credentials (awx_job.py)."""
+    inventory = awx.lab_inventory(lab_env)
+    inventory["all"]["vars"].update({k: v for k, v in release_bucket.items() if not k.endswith(("_key",))})
+    ssh_key, credentials = awx.lab_credentials()
+    credentials.append(awx.Credential("djangoops.stack bucket keys",
+                                      {k: release_bucket[k] for k in ("bucket_access_key", "bucket_secret_key")}))
+
+    def _job(template: str, answers: dict, known_hosts=None) -> awx.JobResult:
+        """known_hosts: a function changing the known hosts credential's lines."""
+        creds = [awx.Credential(c.type_name, {"known_hosts": known_hosts(c.inputs["known_hosts"])})
+                 if known_hosts and "known_hosts" in c.inputs else c for c in credentials]
+        return awx.run_job(ee_image, template, inventory=inventory, workdir=tmp_path, answers=answers,
+                           credentials=creds, ssh_key=ssh_key, become=True)
+
+    return _job
+
+
+@pytest.fixture
 def upgrade_job(tmp_path, release_bucket) -> dict:
     """An upgrade as an AWX job runs it: no build, an empty release folder (no file from the
     job that built the release), the release fetched from its bucket."""
@@ -165,9 +189,6 @@ def broken_releases(tmp_path_factory, run, release_bucket) -> dict[str, str]:
 
 BAD = {
     "upgrade serial 0": ("upgrade", {"image_colour": "maroon", "rolling_upgrade_serial": 0}, "rolling_upgrade_serial"),
-    "upgrade colour not a word": ("upgrade", {"image_colour": "Maroon 2"}, "image_colour"),
-    "upgrade to an archive never built": (
-        "upgrade", {"image_version": "9.9", "image_colour": "maroon", "upgrade_build_release": False}, "image_version"),
     "upgrade target unknown": ("upgrade", {"target": "openstack"}, "target"),
     "rollback to a path": ("rollback", {"rolling_upgrade_rollback_to": "../../etc"}, "rolling_upgrade_rollback_to"),
     "scale beyond the lab": ("lab/scale", {"scale_app_hosts": 12}, "scale_app_hosts"),
@@ -184,6 +205,45 @@ def test_bad_input_stops_before_any_change(lab, run, name, extra_vars, needle):
     result = run(name, **extra_vars)
     assert result.rc != 0, result.output[-3000:]
     assert needle in result.output, result.output[-3000:]
+    assert result.changed == 0, result.recap
+    assert (vm.container_state(), {h: running(h) for h in APP_HOSTS}) == before
+
+
+# Bad answers to the job templates' surveys (awx/djangoops-stack.json), in AWX-style jobs in the
+# execution environment: the job stops before any change, naming the variable.
+BAD_ANSWERS = {
+    "upgrade colour not a word": ("djangoops upgrade VMs", {"image_version": "1.0", "image_colour": "Maroon 2"},
+                                  "image_colour"),
+    "upgrade to a release never published": ("djangoops upgrade VMs", {"image_version": "9.9", "image_colour": "maroon"},
+                                             "image_version"),
+    "deploy version with a space": ("djangoops deploy VMs", {"image_version": "1.0 beta", "image_colour": "orange"},
+                                    "image_version"),
+    "deploy colour with punctuation": ("djangoops deploy VMs", {"image_version": "1.0", "image_colour": "orange!"},
+                                       "image_colour"),
+    "restore without its confirmation": ("djangoops restore VMs", {"backup_restore_confirm": "yes"},
+                                         "backup_restore_confirm"),
+}
+
+
+@pytest.mark.parametrize("template,answers,needle", list(BAD_ANSWERS.values()), ids=list(BAD_ANSWERS))
+def test_a_bad_survey_answer_stops_the_awx_job_before_any_change(lab, awx_job, template, answers, needle):
+    before = vm.container_state(), {h: running(h) for h in APP_HOSTS}
+    result = awx_job(template, answers)
+    assert result.rc != 0 and result.status == "failed", result.output[-3000:]
+    assert needle in result.output, result.output[-3000:]
+    assert result.changed == 0, result.recap
+    assert (vm.container_state(), {h: running(h) for h in APP_HOSTS}) == before
+
+
+def test_an_awx_job_refuses_servers_whose_host_keys_changed(lab, awx_job):
+    """The job checks the servers' host keys against the known hosts credential (runner turns
+    checking off unless the job's environment says otherwise; the credential type does):
+    with every key swapped for another host's, the scale job (which would change nothing on
+    this lab) stops at its first connection."""
+    before = vm.container_state(), {h: running(h) for h in APP_HOSTS}
+    result = awx_job("djangoops scale VMs", {}, known_hosts=awx.swap_host_keys)
+    assert result.rc != 0, result.output[-3000:]
+    assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in result.output, result.output[-3000:]
     assert result.changed == 0, result.recap
     assert (vm.container_state(), {h: running(h) for h in APP_HOSTS}) == before
 
@@ -259,13 +319,18 @@ def test_settings_the_app_cannot_start_with_are_put_back_host_by_host(lab, run):
     assert {host: running(host)["pid"] for host in ("app1", "app2")} == after
 
 
-def test_upgrade_orange_to_maroon_without_a_failed_request(lab, run):
+def test_upgrade_orange_to_maroon_without_a_failed_request(lab, run, awx_job, release_bucket):
+    """Build and deploy as separate jobs, as from AWX: the build (Docker) on this machine
+    publishes the release; the upgrade runs as the "djangoops upgrade VMs" job template in the
+    execution environment (tests/integration/awx_job.py), fetching it from the bucket."""
     assert colours_now() == {"orange"}
+    built = run("build", image_colour="maroon", image_push=False, **release_bucket)
+    assert built.rc == 0, built.output[-4000:]
     with load() as traffic:
         with traffic.operation():
-            result = run("upgrade", image_colour="maroon")
+            result = awx_job("djangoops upgrade VMs", {"image_version": "1.0", "image_colour": "maroon"})
         time.sleep(2)
-    assert result.rc == 0, result.output[-6000:]
+    assert result.rc == 0 and result.status == "successful", result.output[-6000:]
     assert_no_failed(traffic)
     runs = traffic.stats.colour_runs()
     assert runs[0][0] == "orange" and runs[-1][0] == "maroon", runs
@@ -278,12 +343,15 @@ def test_upgrade_orange_to_maroon_without_a_failed_request(lab, run):
         assert "orange" in sh(host, f"ls {BASE}/releases")
 
 
-def test_second_upgrade_changes_nothing(lab, run):
+def test_second_upgrade_changes_nothing(lab, awx_job):
+    """The same upgrade job again, then the deploy job of the same release, each in a new data
+    dir and container (nothing left from the first): neither changes a server."""
     before = {h: running(h) for h in APP_HOSTS}
-    result = run("upgrade", image_colour="maroon")
-    assert result.rc == 0, result.output[-4000:]
-    changed = {h: r["changed"] for h, r in result.recap.items() if r["changed"] and h != "localhost"}
-    assert not changed, changed
+    for template in ("djangoops upgrade VMs", "djangoops deploy VMs"):
+        result = awx_job(template, {"image_version": "1.0", "image_colour": "maroon"})
+        assert result.rc == 0 and result.status == "successful", result.output[-4000:]
+        changed = {h: r["changed"] for h, r in result.recap.items() if r["changed"] and h != "localhost"}
+        assert not changed, (template, result.changed_tasks)
     assert {h: running(h) for h in APP_HOSTS} == before
 
 

@@ -223,12 +223,20 @@ def test_the_secrets_come_from_credentials_never_from_a_survey():
         ids = [f["id"] for f in ctype["inputs"]["fields"]]
         # AWX injects an input left empty as "", which would beat the inventory
         assert ctype["inputs"]["required"] == ids, ctype["name"]
+        assert ctype["kind"] in ("cloud", "net")  # the only kinds AWX takes for a custom type
+        if "file" in ctype["injectors"]:
+            # a file a job needs (known_hosts, a CA): each input goes into its file, and the
+            # extra variables name the file, never carry the input
+            files = ctype["injectors"]["file"]
+            assert {v for v in files.values()} == {"{{ " + i + " }}" for i in ids}, ctype["name"]
+            for value in ctype["injectors"].get("extra_vars", {}).values():
+                assert "tower.filename." in value and not any("{{ " + i + " }}" in value for i in ids), ctype["name"]
+            continue
         for field in ctype["inputs"]["fields"]:
             _, spec = TOOL.option_spec(field["id"], "playbooks/deploy.yml", "vms", roles)
             assert field["secret"] == bool(spec.get("no_log")), field["id"]
             assert ctype["injectors"]["extra_vars"][field["id"]] == "{{ " + field["id"] + " }}"
             secret |= {field["id"]} if field["secret"] else set()
-        assert ctype["kind"] in ("cloud", "net")  # the only kinds AWX takes for a custom type
     asked = {q["variable"] for jt in [*EXPORT["job_templates"], *EXPORT["workflow_job_templates"]]
              for q in (jt["related"].get("survey_spec") or {}).get("spec", [])}
     assert secret and not asked & secret

@@ -1,0 +1,233 @@
+"""Run a job template of awx/djangoops-stack.json the way AWX runs it, in the execution
+environment image (tests/ee/build.py), as its non-root user.
+
+AWX lays out a private data dir for each job (awx/main/tasks/jobs.py) and hands it to
+ansible-runner; on a container group the EE image runs `ansible-runner worker` and the
+data dir travels to it as a stream. This helper does the same on this machine:
+
+    ansible-runner transmit PDD -p <playbook> | docker run -i <EE> ansible-runner worker
+        | ansible-runner process PDD
+
+with the data dir laid out as AWX lays it:
+- project/: the repository's tracked files (an SCM checkout: no .git, no files a run left);
+- inventory/hosts: an executable script printing the inventory as JSON;
+- env/extravars: the template's extra variables and the survey's answers;
+- env/tmp*: each custom credential's extra variables (the injectors of the credential
+  types in awx/djangoops-stack.json), and files a credential injects, with
+  `-e @/runner/env/tmp*` in env/cmdline;
+- env/cmdline: `-u <user>` and `--become` when the template turns privilege escalation on
+  (or the test asks, as the toggle would);
+- env/ssh_key: the machine credential's private key (runner loads it into an ssh-agent);
+- env/envvars: what AWX sets (ANSIBLE_SSH_CONTROL_PATH_DIR, the collections path) and what
+  a credential injects as environment (the Kubernetes one: K8S_AUTH_*).
+The container gets --network host: the lab's SSH ports, the registry, the S3 server and
+the cluster's API are all on 127.0.0.1 here. Nothing from an earlier job is there: each job
+has a new data dir, and the container is removed when it ends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from ansible_run import REPO, PlaybookResult, _log_timing
+
+EXPORT = REPO / "awx" / "djangoops-stack.json"
+RUNNER = str(Path(os.environ.get("VIRTUAL_ENV", "")) / "bin" / "ansible-runner") \
+    if os.environ.get("VIRTUAL_ENV") else shutil.which("ansible-runner") or "ansible-runner"
+
+
+def templates() -> dict[str, dict]:
+    return {t["name"]: t for t in json.loads(EXPORT.read_text())["job_templates"]}
+
+
+def credential_types() -> dict[str, dict]:
+    return {t["name"]: t for t in json.loads(EXPORT.read_text())["credential_types"]}
+
+
+@dataclass
+class Credential:
+    """A credential of a custom type of the export, rendered through its type's injectors as
+    AWX renders them: each `file` template into a file of the data dir, `env` into the job's
+    environment, `extra_vars` into a file passed with -e @ ({{ input }} the credential's
+    inputs, {{ tower.filename.<name> }} an injected file's path)."""
+
+    type_name: str
+    inputs: dict
+
+
+@dataclass
+class JobResult(PlaybookResult):
+    status: str = ""
+    data_dir: Path | None = None
+
+
+def _render(template, values: dict, filenames: dict[str, str]):
+    if isinstance(template, dict):
+        return {k: _render(v, values, filenames) for k, v in template.items()}
+    if not isinstance(template, str):
+        return template
+    out = template
+    for name, path in filenames.items():
+        out = out.replace(f"{{{{ tower.filename.{name} }}}}", path)
+    for name, value in values.items():
+        if out == f"{{{{ {name} }}}}":
+            return value
+        out = out.replace(f"{{{{ {name} }}}}", str(value))
+    return out
+
+
+def _copy_project(dest: Path) -> None:
+    """The repository's tracked files, symlinks kept (AWX copies the checkout, .git left out)."""
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
+    for rel in filter(None, files.decode().split("\0")):
+        src, dst = REPO / rel, dest / rel
+        if not src.exists() and not src.is_symlink():
+            continue  # deleted in the work tree
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_symlink():
+            dst.symlink_to(os.readlink(src))
+        else:
+            shutil.copy2(src, dst)
+
+
+def _write(path: Path, text: str, mode: int = 0o600) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(mode)
+
+
+def run_job(image: str, template: str, *, inventory: dict, workdir: Path, answers: dict | None = None,
+            credentials: list[Credential] | None = None, ssh_key: str | None = None, user: str = "root",
+            become: bool | None = None, envvars: dict | None = None, timeout: int = 1800) -> JobResult:
+    """Run the job template TEMPLATE (its name in awx/djangoops-stack.json) with the survey's
+    ANSWERS against INVENTORY (AWX's JSON form), in IMAGE."""
+    spec = templates()[template]
+    ident = uuid.uuid4().hex[:12]
+    pdd = workdir / f"job-{ident}"
+    _copy_project(pdd / "project")
+    (pdd / "cp").mkdir()
+    _write(pdd / "inventory" / "hosts",
+           "#! /usr/bin/env python3\nimport json\nprint(json.dumps(" + repr(inventory) + "))\n", 0o700)
+    import yaml
+
+    extravars = {**(yaml.safe_load(spec["extra_vars"] or "{}") or {}), **(answers or {})}
+    _write(pdd / "env" / "extravars", json.dumps(extravars))
+    cmdline = [f"-u {user}"]
+    if spec.get("become_enabled") if become is None else become:
+        cmdline.append("--become")
+    types = credential_types()
+    env_injected: dict = {}
+    for credential in credentials or []:
+        filenames = {}
+        injectors = types[credential.type_name]["injectors"]
+        for key, template_ in injectors.get("file", {}).items():
+            tmp = f"tmp{uuid.uuid4().hex[:8]}"
+            _write(pdd / "env" / tmp, _render(template_, credential.inputs, {}))
+            filenames[key.removeprefix("template.")] = f"/runner/env/{tmp}"
+        env_injected.update(_render(injectors.get("env", {}), credential.inputs, filenames))
+        rendered = _render(injectors.get("extra_vars", {}), credential.inputs, filenames)
+        if rendered:
+            tmp = f"tmp{uuid.uuid4().hex[:8]}"
+            _write(pdd / "env" / tmp, json.dumps(rendered))
+            cmdline.append(f"-e @/runner/env/{tmp}")
+    _write(pdd / "env" / "cmdline", " ".join(cmdline))
+    if ssh_key:
+        _write(pdd / "env" / "ssh_key", ssh_key)
+    env = {
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": "/runner/cp",
+        "ANSIBLE_COLLECTIONS_PATH": "/runner/requirements_collections:~/.ansible/collections:"
+                                    "/usr/share/ansible/collections:/runner/project/collections",
+        "ANSIBLE_FORCE_COLOR": "False",
+        **env_injected,
+        **(envvars or {}),
+    }
+    _write(pdd / "env" / "envvars", json.dumps(env))
+    # So the worker, a uid the image chose, can read them after the stream unpacks them.
+    for path in pdd.rglob("*"):
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode | stat.S_IRUSR | stat.S_IWUSR)
+    start = time.monotonic()
+    name = f"djangoops-awx-job-{ident}"
+    transmit = subprocess.Popen([RUNNER, "transmit", str(pdd), "-p", spec["playbook"], "--ident", ident],
+                                stdout=subprocess.PIPE)
+    worker = subprocess.Popen(["docker", "run", "-i", "--rm", "--name", name, "--network", "host", image,
+                               "ansible-runner", "worker", "--private-data-dir=/runner"],
+                              stdin=transmit.stdout, stdout=subprocess.PIPE)
+    transmit.stdout.close()
+    try:
+        processed = subprocess.run([RUNNER, "process", str(pdd), "--ident", ident], stdin=worker.stdout,
+                                   capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+        raise
+    finally:
+        worker.stdout.close()
+        worker.wait(timeout=60)
+        transmit.wait(timeout=60)
+    artifacts = pdd / "artifacts" / ident
+    rc_file, status_file = artifacts / "rc", artifacts / "status"
+    rc = int(rc_file.read_text()) if rc_file.exists() else -1
+    status = status_file.read_text().strip() if status_file.exists() else "unknown"
+    stdout_file = artifacts / "stdout"
+    output = (stdout_file.read_text() if stdout_file.exists() else processed.stdout) + processed.stderr
+    result = JobResult(rc, output, status=status, data_dir=pdd)
+    _log_timing((spec["playbook"],), extravars, time.monotonic() - start, result)
+    return result
+
+
+def lab_inventory(lab_env: dict) -> dict:
+    """The lab as an AWX inventory holds it: its hosts, groups and variables (ansible-inventory
+    --export of inventories/lab, as an SCM inventory source imports it), with the values the
+    lab reads from files on this machine (~/.cache/djangoops/lab) written in: the site's and
+    the database's certificates and keys per host, the CA. The SSH key, the known hosts and
+    the CA file come from credentials; the app's secrets too (they leave the inventory)."""
+    proc = subprocess.run(["ansible-inventory", "-i", str(REPO / "inventories" / "lab"), "--list", "--export"],
+                          cwd=REPO, env={**os.environ, **lab_env}, capture_output=True, text=True, check=True)
+    inventory = json.loads(proc.stdout)
+    tls = Path.home() / ".cache" / "djangoops" / "lab" / "tls"
+    every = inventory["all"]["vars"]
+    for name in ("ansible_ssh_private_key_file", "ansible_ssh_common_args", "lab_tls_dir", "deploy_ca_path",
+                 "database_password", "app_secret_key", "app_superuser_password"):
+        every.pop(name, None)
+    every["_lab_tls"] = True
+    every["app_database_ca_certificate"] = (tls / "ca.crt").read_text()
+    for host, hostvars in inventory["_meta"]["hostvars"].items():
+        if (tls / f"{host}.crt").exists():
+            for kind in ("service", "database"):
+                hostvars[f"{kind}_tls_certificate"] = (tls / f"{host}.crt").read_text()
+                hostvars[f"{kind}_tls_private_key"] = (tls / f"{host}.key").read_text()
+    for name in ("service_tls_certificate", "service_tls_private_key", "database_tls_certificate",
+                 "database_tls_private_key"):
+        every[name] = ""
+    return inventory
+
+
+def lab_credentials() -> tuple[str, list[Credential]]:
+    """The machine credential's key, and the custom credentials a lab job takes: the app's
+    secrets (the lab's own values), the servers' host keys and the site's CA."""
+    import yaml
+
+    lab = Path.home() / ".cache" / "djangoops" / "lab"
+    secrets = yaml.safe_load((REPO / "inventories" / "lab" / "group_vars" / "all" / "main.yml").read_text())
+    return (lab / "id_ed25519").read_text(), [
+        Credential("djangoops.stack secrets", {k: secrets[k] for k in
+                                               ("database_password", "app_secret_key", "app_superuser_password")}),
+        Credential("djangoops.stack SSH known hosts", {"known_hosts": (lab / "known_hosts").read_text()}),
+        Credential("djangoops.stack site CA", {"ca_certificate": (lab / "tls" / "ca.crt").read_text()}),
+    ]
+
+
+def swap_host_keys(known_hosts: str) -> str:
+    """known_hosts lines with each host's key replaced by the next host's: servers whose
+    keys changed, as after a reinstall or an impostor."""
+    entries = [line.split(" ", 1) for line in known_hosts.splitlines() if line.strip() and not line.startswith("#")]
+    keys = [key for _, key in entries]
+    return "".join(f"{host} {keys[(i + 1) % len(keys)]}\n" for i, (host, _) in enumerate(entries))
