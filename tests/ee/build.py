@@ -213,5 +213,16 @@ def build() -> str:
     return tag
 
 
+def build_once() -> str:
+    """build(), one at a time on this machine: the integration and the Kubernetes phases of
+    tests/run both ask for the image, side by side."""
+    import fcntl
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return build()
+
+
 if __name__ == "__main__":
-    print(build())
+    print(build_once())

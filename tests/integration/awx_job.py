@@ -32,6 +32,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -42,6 +43,15 @@ from ansible_run import REPO, PlaybookResult, _log_timing
 EXPORT = REPO / "awx" / "djangoops-stack.json"
 RUNNER = str(Path(os.environ.get("VIRTUAL_ENV", "")) / "bin" / "ansible-runner") \
     if os.environ.get("VIRTUAL_ENV") else shutil.which("ansible-runner") or "ansible-runner"
+
+
+def ee_image_tag() -> str:
+    """The execution environment image's tag (tests/ee/build.py: built from
+    execution-environment.yml the first time, then found by the hash of its inputs)."""
+    proc = subprocess.run([sys.executable, str(REPO / "tests" / "ee" / "build.py")], capture_output=True, text=True,
+                          check=False, timeout=1800)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
+    return proc.stdout.strip().splitlines()[-1]
 
 
 def templates() -> dict[str, dict]:
@@ -61,6 +71,23 @@ class Credential:
 
     type_name: str
     inputs: dict
+
+
+# AWX's managed credential type for a cluster (kind "kubernetes"), injected by code, not by
+# templates (awx/main/models/credential/injectors.py, kubernetes_bearer_token):
+# inputs host, bearer_token, verify_ssl, ssl_ca_cert.
+KUBERNETES_TOKEN = "OpenShift or Kubernetes API Bearer Token"
+
+
+def _kubernetes_token(inputs: dict, pdd: Path) -> dict:
+    env = {"K8S_AUTH_HOST": inputs["host"], "K8S_AUTH_API_KEY": inputs["bearer_token"]}
+    if inputs.get("verify_ssl") and inputs.get("ssl_ca_cert"):
+        tmp = f"tmp{uuid.uuid4().hex[:8]}"
+        _write(pdd / "env" / tmp, inputs["ssl_ca_cert"])
+        env.update({"K8S_AUTH_VERIFY_SSL": "True", "K8S_AUTH_SSL_CA_CERT": f"/runner/env/{tmp}"})
+    else:
+        env["K8S_AUTH_VERIFY_SSL"] = "False"
+    return env
 
 
 @dataclass
@@ -127,6 +154,9 @@ def run_job(image: str, template: str, *, inventory: dict, workdir: Path, answer
     env_injected: dict = {}
     for credential in credentials or []:
         filenames = {}
+        if credential.type_name == KUBERNETES_TOKEN:
+            env_injected.update(_kubernetes_token(credential.inputs, pdd))
+            continue
         injectors = types[credential.type_name]["injectors"]
         for key, template_ in injectors.get("file", {}).items():
             tmp = f"tmp{uuid.uuid4().hex[:8]}"
@@ -183,20 +213,30 @@ def run_job(image: str, template: str, *, inventory: dict, workdir: Path, answer
     return result
 
 
-def lab_inventory(lab_env: dict) -> dict:
-    """The lab as an AWX inventory holds it: its hosts, groups and variables (ansible-inventory
-    --export of inventories/lab, as an SCM inventory source imports it), with the values the
-    lab reads from files on this machine (~/.cache/djangoops/lab) written in: the site's and
-    the database's certificates and keys per host, the CA. The SSH key, the known hosts and
-    the CA file come from credentials; the app's secrets too (they leave the inventory)."""
+_TLS_VARS = ("service_tls_certificate", "service_tls_private_key", "database_tls_certificate",
+             "database_tls_private_key")
+
+
+def _exported(lab_env: dict) -> dict:
+    """inventories/lab as an SCM inventory source imports it (ansible-inventory --export),
+    without what a job takes from its credentials (the SSH key and known hosts, the CA file,
+    the app's secrets) and the lab's folder on this machine."""
     proc = subprocess.run(["ansible-inventory", "-i", str(REPO / "inventories" / "lab"), "--list", "--export"],
                           cwd=REPO, env={**os.environ, **lab_env}, capture_output=True, text=True, check=True)
     inventory = json.loads(proc.stdout)
-    tls = Path.home() / ".cache" / "djangoops" / "lab" / "tls"
-    every = inventory["all"]["vars"]
     for name in ("ansible_ssh_private_key_file", "ansible_ssh_common_args", "lab_tls_dir", "deploy_ca_path",
                  "database_password", "app_secret_key", "app_superuser_password"):
-        every.pop(name, None)
+        inventory["all"]["vars"].pop(name, None)
+    return inventory
+
+
+def lab_inventory(lab_env: dict) -> dict:
+    """The lab as an AWX inventory holds it: its hosts, groups and variables, with the values
+    the lab reads from files on this machine (~/.cache/djangoops/lab) written in: the site's
+    and the database's certificates and keys per host, the CA."""
+    inventory = _exported(lab_env)
+    tls = Path.home() / ".cache" / "djangoops" / "lab" / "tls"
+    every = inventory["all"]["vars"]
     every["_lab_tls"] = True
     every["app_database_ca_certificate"] = (tls / "ca.crt").read_text()
     for host, hostvars in inventory["_meta"]["hostvars"].items():
@@ -204,22 +244,35 @@ def lab_inventory(lab_env: dict) -> dict:
             for kind in ("service", "database"):
                 hostvars[f"{kind}_tls_certificate"] = (tls / f"{host}.crt").read_text()
                 hostvars[f"{kind}_tls_private_key"] = (tls / f"{host}.key").read_text()
-    for name in ("service_tls_certificate", "service_tls_private_key", "database_tls_certificate",
-                 "database_tls_private_key"):
-        every[name] = ""
+    every.update(dict.fromkeys(_TLS_VARS, ""))
     return inventory
+
+
+def kubernetes_inventory(lab_env: dict, variables: dict) -> dict:
+    """The "djangoops Kubernetes" inventory of the export (localhost, a local connection)
+    with the lab's variables (no TLS files: the lab's Kubernetes site has none) and
+    VARIABLES (the namespace and what else the deployment sets there)."""
+    every = _exported(lab_env)["all"]["vars"]
+    every.update({"_lab_tls": False, "app_database_ca_certificate": "", **dict.fromkeys(_TLS_VARS, ""), **variables})
+    return {"all": {"hosts": ["localhost"], "vars": every},
+            "_meta": {"hostvars": {"localhost": {"ansible_connection": "local"}}}}
+
+
+def secrets_credential() -> Credential:
+    """The "djangoops.stack secrets" credential with the lab inventory's own values."""
+    import yaml
+
+    secrets = yaml.safe_load((REPO / "inventories" / "lab" / "group_vars" / "all" / "main.yml").read_text())
+    return Credential("djangoops.stack secrets",
+                      {k: secrets[k] for k in ("database_password", "app_secret_key", "app_superuser_password")})
 
 
 def lab_credentials() -> tuple[str, list[Credential]]:
     """The machine credential's key, and the custom credentials a lab job takes: the app's
     secrets (the lab's own values), the servers' host keys and the site's CA."""
-    import yaml
-
     lab = Path.home() / ".cache" / "djangoops" / "lab"
-    secrets = yaml.safe_load((REPO / "inventories" / "lab" / "group_vars" / "all" / "main.yml").read_text())
     return (lab / "id_ed25519").read_text(), [
-        Credential("djangoops.stack secrets", {k: secrets[k] for k in
-                                               ("database_password", "app_secret_key", "app_superuser_password")}),
+        secrets_credential(),
         Credential("djangoops.stack SSH known hosts", {"known_hosts": (lab / "known_hosts").read_text()}),
         Credential("djangoops.stack site CA", {"ca_certificate": (lab / "tls" / "ca.crt").read_text()}),
     ]

@@ -134,10 +134,9 @@ def lab_deployed(lab_run):
 def ee_image() -> str:
     """The execution environment image (tests/ee/build.py: built from execution-environment.yml
     the first time, then found by the hash of its inputs)."""
-    proc = subprocess.run([sys.executable, str(REPO / "tests" / "ee" / "build.py")], capture_output=True, text=True,
-                          check=False, timeout=1800)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
-    return proc.stdout.strip().splitlines()[-1]
+    from awx_job import ee_image_tag
+
+    return ee_image_tag()
 
 
 # The S3 server of the test stack, for the bucket and static_assets roles' tests.

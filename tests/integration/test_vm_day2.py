@@ -222,6 +222,9 @@ BAD_ANSWERS = {
                                        "image_colour"),
     "restore without its confirmation": ("djangoops restore VMs", {"backup_restore_confirm": "yes"},
                                          "backup_restore_confirm"),
+    # the lab's database host has no backups set up (test_vm_backup sets them up on its own lab)
+    "restore where backups are not set up": ("djangoops restore VMs", {"backup_restore_confirm": "blog"},
+                                             "run playbooks/backup.yml first"),
 }
 
 

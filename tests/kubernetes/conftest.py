@@ -43,3 +43,11 @@ def e2e_site():
     tears it down."""
     with fresh_deployment(E2E_NS, lambda: playbook("deploy.yml", extra_vars=E2E_VARS, timeout=1500)) as (first, address):
         yield {"first": first, "url": address}
+
+
+@pytest.fixture(scope="session")
+def ee_image() -> str:
+    """The execution environment image (tests/ee/build.py; tests/integration/awx_job.py)."""
+    from awx_job import ee_image_tag
+
+    return ee_image_tag()

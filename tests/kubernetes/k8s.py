@@ -101,3 +101,40 @@ def fresh_deployment(namespace: str, deploy: Callable) -> Iterator[tuple]:
         yield first, site_url(first.output)
     finally:
         kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+AWX_NS = "djangoops-awx"
+
+
+def deployer_credential(namespace: str) -> dict:
+    """The inputs of AWX's "OpenShift or Kubernetes API Bearer Token" credential for a
+    ServiceAccount (djangoops-awx/djangoops-deployer) with only the rights awx/kubernetes-rbac.yml
+    gives, bound in NAMESPACE as docs/awx.md says: the API's address and CA from the
+    kubeconfig, a token of two hours (kubectl create token)."""
+    import base64
+
+    repo = Path(__file__).resolve().parents[2]
+    kubectl("apply", "-f", str(repo / "awx" / "kubernetes-rbac.yml"))
+    subject = [{"kind": "ServiceAccount", "name": "djangoops-deployer", "namespace": AWX_NS}]
+    objects = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": AWX_NS}},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "djangoops-deployer", "namespace": AWX_NS}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": "djangoops-deployer", "namespace": namespace}, "subjects": subject,
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "djangoops-deployer"}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+         "metadata": {"name": "djangoops-deployer-cluster"}, "subjects": subject,
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                     "name": "djangoops-deployer-cluster"}},
+    ]
+    kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
+    token = kubectl("-n", AWX_NS, "create", "token", "djangoops-deployer", "--duration=2h").strip()
+    cluster = kubectl_json("config", "view", "--raw", "--minify")["clusters"][0]["cluster"]
+    return {"host": cluster["server"], "bearer_token": token, "verify_ssl": True,
+            "ssl_ca_cert": base64.b64decode(cluster["certificate-authority-data"]).decode()}
+
+
+def remove_deployer() -> None:
+    """What deployer_credential made, outside the app's namespace (its RoleBinding goes with it)."""
+    kubectl("delete", "clusterrolebinding", "djangoops-deployer-cluster", "--ignore-not-found", check=False)
+    kubectl("delete", "namespace", AWX_NS, "--ignore-not-found", "--wait=false", check=False)

@@ -18,10 +18,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from k8s import database_sql, eventually, fresh_deployment, kubectl, kubectl_json, site_url
+from k8s import (AWX_NS, database_sql, deployer_credential, eventually, fresh_deployment, kubectl, kubectl_json,
+                 remove_deployer, site_url)
 from test_k8s_deploy import LOAD_RATE, TLS, Browser, create_post, post_path  # noqa: F401  (Browser used by create_post)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+import awx_job as awx  # noqa: E402
 from ansible_run import REPO, playbook  # noqa: E402
 from blog_releases import add_subtitle  # noqa: E402
 from loadgen import Load  # noqa: E402
@@ -102,18 +104,52 @@ def ready_pods() -> list[str]:
             and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))]
 
 
-def test_upgrade_orange_to_maroon_without_a_failed_request(url, pages):
+@pytest.fixture(scope="module")
+def awx_job(url, ee_image, tmp_path_factory):
+    """awx_job("djangoops upgrade Kubernetes", {survey answers}) -> the job template run as
+    AWX runs it, in the execution environment, as its non-root user, with --become as the
+    privilege escalation toggle passes it (tests/integration/awx_job.py): the inventory is
+    the export's "djangoops Kubernetes" (localhost) with this module's settings, the
+    cluster's credential a ServiceAccount token with only awx/kubernetes-rbac.yml's rights,
+    bound in this namespace; no kubeconfig."""
+    inventory = awx.kubernetes_inventory({}, {k: v for k, v in BASE.items() if k != "target"})
+    credentials = [awx.secrets_credential(), awx.Credential(awx.KUBERNETES_TOKEN, deployer_credential(NS))]
+    workdir = tmp_path_factory.mktemp("awx-jobs")
+
+    def _job(template: str, answers: dict) -> awx.JobResult:
+        return awx.run_job(ee_image, template, inventory=inventory, workdir=workdir, answers=answers,
+                           credentials=credentials, become=True)
+
+    yield _job
+    remove_deployer()
+
+
+def test_upgrade_orange_to_maroon_without_a_failed_request(url, pages, awx_job):
+    """Build and deploy as separate jobs, as from AWX: the build (Docker) on this machine
+    pushes the release's image; the upgrade runs as the "djangoops upgrade Kubernetes" job
+    template in the execution environment; then that job again and the deploy job of the
+    same release change nothing."""
     assert colours(url) == {"orange"}
-    result, load = under_load(url, pages, lambda: run("playbooks/upgrade.yml", image_colour="maroon"))
-    assert result.rc == 0, result.output[-5000:]
+    built = run("playbooks/build.yml", image_colour="maroon")
+    assert built.rc == 0, built.output[-4000:]
+    answers = {"image_version": "1.0", "image_colour": "maroon"}
+    result, load = under_load(url, pages, lambda: awx_job("djangoops upgrade Kubernetes", answers))
+    assert result.rc == 0 and result.status == "successful", result.output[-5000:]
     assert load["failed"] == 0 and load["ok"] > 500, load
     load["stats"].assert_clean()
     assert load["first_colour"] == "orange" and load["last_colour"] == "maroon", load
     assert colours(url) == {"maroon"}
     assert image().endswith(":1.0-maroon")
     assert scheduled_image() == web_image(), "the scheduled command runs the new release"
-    again = run("playbooks/upgrade.yml", image_colour="maroon")
-    assert again.rc == 0 and again.changed == 0, again.changed_tasks
+    for template in ("djangoops upgrade Kubernetes", "djangoops deploy Kubernetes"):
+        again = awx_job(template, answers)
+        assert again.rc == 0 and again.changed == 0, (template, again.changed_tasks, again.output[-3000:])
+    # the jobs' rights were those of awx/kubernetes-rbac.yml in this namespace, no more
+    deployer = f"--as=system:serviceaccount:{AWX_NS}:djangoops-deployer"
+    assert kubectl("auth", "can-i", "patch", "deployments", "-n", NS, deployer).strip() == "yes"
+    for elsewhere in (["get", "secrets", "-n", "kube-system"], ["create", "deployments", "-n", "default"],
+                      ["create", "clusterrolebindings"]):
+        assert kubectl("auth", "can-i", *elsewhere, deployer, check=False).strip() == "no", elsewhere
 
 
 def test_rollback_without_a_failed_request_and_only_once(url, pages):
