@@ -117,8 +117,8 @@ def release_bucket(s3, remove_bucket):
     remove_bucket(name)
 
 
-@pytest.fixture
-def awx_job(ee_image, lab_env, release_bucket, tmp_path):
+@pytest.fixture(scope="module")
+def awx_job(ee_image, lab_env, release_bucket, tmp_path_factory):
     """awx_job("djangoops upgrade VMs", {survey answers}) -> the job template run as AWX runs
     it, in the execution environment, as its non-root user, with --become as the privilege
     escalation toggle passes it: the lab as an AWX inventory (the release bucket named in
@@ -130,11 +130,13 @@ def awx_job(ee_image, lab_env, release_bucket, tmp_path):
     credentials.append(awx.Credential("djangoops.stack bucket keys",
                                       {k: release_bucket[k] for k in ("bucket_access_key", "bucket_secret_key")}))
 
+    workdir = tmp_path_factory.mktemp("awx-jobs")
+
     def _job(template: str, answers: dict, known_hosts=None) -> awx.JobResult:
         """known_hosts: a function changing the known hosts credential's lines."""
         creds = [awx.Credential(c.type_name, {"known_hosts": known_hosts(c.inputs["known_hosts"])})
                  if known_hosts and "known_hosts" in c.inputs else c for c in credentials]
-        return awx.run_job(ee_image, template, inventory=inventory, workdir=tmp_path, answers=answers,
+        return awx.run_job(ee_image, template, inventory=inventory, workdir=workdir, answers=answers,
                            credentials=creds, ssh_key=ssh_key, become=True)
 
     return _job
