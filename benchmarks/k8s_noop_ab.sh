@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# A no-op `deploy.yml -e target=kubernetes` from two trees, alternately, on one converged
-# namespace: how stop 30 compared the code before and after k8s_objects (docs/benchmarks.md).
+# A no-op `deploy.yml` (either target) from two trees, alternately, on one converged
+# site: how stops 30 and 31 compared the code before and after a change (docs/benchmarks.md).
 #   benchmarks/k8s_noop_ab.sh DIR_A VENV_A DIR_B VENV_B VARS_JSON [repeats]
 # DIR_*: checkouts (git worktree add /tmp/a <rev>), VENV_*: their tooling venvs
 # (tests/harness/venv prints one), VARS_JSON: the deploy's extra variables as a JSON file

@@ -51,3 +51,12 @@ def test_the_day2_playbooks_name_nothing_a_role_wrote(playbook):
     text = (REPO / "playbooks" / playbook).read_text()
     code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
     assert [word for word in ROLE_OWNED if word in code] == [], playbook
+
+
+@pytest.mark.parametrize("role", sorted(p.parent.parent.name for p in (REPO / "roles").glob("*/meta/argument_specs.yml")))
+def test_the_validate_entry_point_checks_the_options_of_main(role):
+    """The deploy playbooks validate each role's inputs once, with its validate entry point,
+    then import the role with rolespec_validate false: that is only safe while validate
+    declares exactly main's options."""
+    declared = specs(role)
+    assert declared["validate"]["options"] == declared["main"]["options"]
