@@ -133,9 +133,12 @@ def _write(path: Path, text: str, mode: int = 0o600) -> None:
 
 def run_job(image: str, template: str, *, inventory: dict, workdir: Path, answers: dict | None = None,
             credentials: list[Credential] | None = None, ssh_key: str | None = None, user: str = "root",
-            become: bool | None = None, envvars: dict | None = None, timeout: int = 1800) -> JobResult:
+            become: bool | None = None, vault_password: str | None = None, envvars: dict | None = None,
+            timeout: int = 1800) -> JobResult:
     """Run the job template TEMPLATE (its name in awx/djangoops-stack.json) with the survey's
-    ANSWERS against INVENTORY (AWX's JSON form), in IMAGE."""
+    ANSWERS against INVENTORY (AWX's JSON form), in IMAGE. VAULT_PASSWORD: a Vault
+    credential's, given as AWX gives it (--ask-vault-pass, the prompt answered from
+    env/passwords)."""
     spec = templates()[template]
     ident = uuid.uuid4().hex[:12]
     pdd = workdir / f"job-{ident}"
@@ -168,6 +171,10 @@ def run_job(image: str, template: str, *, inventory: dict, workdir: Path, answer
             tmp = f"tmp{uuid.uuid4().hex[:8]}"
             _write(pdd / "env" / tmp, json.dumps(rendered))
             cmdline.append(f"-e @/runner/env/{tmp}")
+    if vault_password is not None:
+        cmdline.append("--ask-vault-pass")
+        # AWX's prompt for a Vault credential without a vault id (jobs.py, get_password_prompts)
+        _write(pdd / "env" / "passwords", json.dumps({r"Vault password:\s*?$": vault_password}))
     _write(pdd / "env" / "cmdline", " ".join(cmdline))
     if ssh_key:
         _write(pdd / "env" / "ssh_key", ssh_key)
@@ -256,6 +263,13 @@ def kubernetes_inventory(lab_env: dict, variables: dict) -> dict:
     every.update({"_lab_tls": False, "app_database_ca_certificate": "", **dict.fromkeys(_TLS_VARS, ""), **variables})
     return {"all": {"hosts": ["localhost"], "vars": every},
             "_meta": {"hostvars": {"localhost": {"ansible_connection": "local"}}}}
+
+
+def vaulted(value: str, password: str) -> dict:
+    """VALUE encrypted with Ansible Vault, in the JSON form an inventory script prints."""
+    from ansible.parsing.vault import VaultLib, VaultSecret
+
+    return {"__ansible_vault": VaultLib([("default", VaultSecret(password.encode()))]).encrypt(value).decode()}
 
 
 def secrets_credential() -> Credential:

@@ -122,11 +122,18 @@ def awx_job(ee_image, lab_env, release_bucket, tmp_path_factory):
     """awx_job("djangoops upgrade VMs", {survey answers}) -> the job template run as AWX runs
     it, in the execution environment, as its non-root user, with --become as the privilege
     escalation toggle passes it: the lab as an AWX inventory (the release bucket named in
-    it), the lab's key as the machine credential, the app's secrets, the bucket's keys, the
-    host keys and the site's CA as custom credentials (awx_job.py)."""
+    it, the app's secrets vault-encrypted in it), the lab's key as the machine credential,
+    a Vault credential, the bucket's keys, the host keys and the site's CA as custom
+    credentials (awx_job.py)."""
     inventory = awx.lab_inventory(lab_env)
     inventory["all"]["vars"].update({k: v for k, v in release_bucket.items() if not k.endswith(("_key",))})
     ssh_key, credentials = awx.lab_credentials()
+    # The app's secrets as a team keeps them in its inventory: encrypted with Ansible Vault,
+    # the password in AWX's Vault credential (the Kubernetes jobs take the secrets credential)
+    vault_password = uuid.uuid4().hex
+    (secrets,) = [c for c in credentials if c.type_name == "djangoops.stack secrets"]
+    credentials.remove(secrets)
+    inventory["all"]["vars"].update({k: awx.vaulted(v, vault_password) for k, v in secrets.inputs.items()})
     credentials.append(awx.Credential("djangoops.stack bucket keys",
                                       {k: release_bucket[k] for k in ("bucket_access_key", "bucket_secret_key")}))
 
@@ -137,7 +144,7 @@ def awx_job(ee_image, lab_env, release_bucket, tmp_path_factory):
         creds = [awx.Credential(c.type_name, {"known_hosts": known_hosts(c.inputs["known_hosts"])})
                  if known_hosts and "known_hosts" in c.inputs else c for c in credentials]
         return awx.run_job(ee_image, template, inventory=inventory, workdir=workdir, answers=answers,
-                           credentials=creds, ssh_key=ssh_key, become=True)
+                           credentials=creds, ssh_key=ssh_key, become=True, vault_password=vault_password)
 
     return _job
 
