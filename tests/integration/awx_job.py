@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import stat
 import subprocess
 import sys
 import time
@@ -38,11 +37,13 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from ansible_run import REPO, PlaybookResult, _log_timing
 
 EXPORT = REPO / "awx" / "djangoops-stack.json"
-RUNNER = str(Path(os.environ.get("VIRTUAL_ENV", "")) / "bin" / "ansible-runner") \
-    if os.environ.get("VIRTUAL_ENV") else shutil.which("ansible-runner") or "ansible-runner"
+# The tooling venv's (requirements-dev.txt), as tests/ee/build.py finds ansible-builder.
+RUNNER = str(Path(sys.executable).parent / "ansible-runner")
 
 
 def ee_image_tag() -> str:
@@ -82,9 +83,7 @@ KUBERNETES_TOKEN = "OpenShift or Kubernetes API Bearer Token"
 def _kubernetes_token(inputs: dict, pdd: Path) -> dict:
     env = {"K8S_AUTH_HOST": inputs["host"], "K8S_AUTH_API_KEY": inputs["bearer_token"]}
     if inputs.get("verify_ssl") and inputs.get("ssl_ca_cert"):
-        tmp = f"tmp{uuid.uuid4().hex[:8]}"
-        _write(pdd / "env" / tmp, inputs["ssl_ca_cert"])
-        env.update({"K8S_AUTH_VERIFY_SSL": "True", "K8S_AUTH_SSL_CA_CERT": f"/runner/env/{tmp}"})
+        env.update({"K8S_AUTH_VERIFY_SSL": "True", "K8S_AUTH_SSL_CA_CERT": _inject(pdd, inputs["ssl_ca_cert"])})
     else:
         env["K8S_AUTH_VERIFY_SSL"] = "False"
     return env
@@ -131,6 +130,14 @@ def _write(path: Path, text: str, mode: int = 0o600) -> None:
     path.chmod(mode)
 
 
+def _inject(pdd: Path, content: str) -> str:
+    """CONTENT in a new file of the data dir's env/, as AWX writes a credential's file;
+    returns its path in the container."""
+    tmp = f"tmp{uuid.uuid4().hex[:8]}"
+    _write(pdd / "env" / tmp, content)
+    return f"/runner/env/{tmp}"
+
+
 def run_job(image: str, template: str, *, inventory: dict, workdir: Path, answers: dict | None = None,
             credentials: list[Credential] | None = None, ssh_key: str | None = None, user: str = "root",
             become: bool | None = None, vault_password: str | None = None, envvars: dict | None = None,
@@ -146,8 +153,6 @@ def run_job(image: str, template: str, *, inventory: dict, workdir: Path, answer
     (pdd / "cp").mkdir()
     _write(pdd / "inventory" / "hosts",
            "#! /usr/bin/env python3\nimport json\nprint(json.dumps(" + repr(inventory) + "))\n", 0o700)
-    import yaml
-
     extravars = {**(yaml.safe_load(spec["extra_vars"] or "{}") or {}), **(answers or {})}
     _write(pdd / "env" / "extravars", json.dumps(extravars))
     cmdline = [f"-u {user}"]
@@ -162,15 +167,11 @@ def run_job(image: str, template: str, *, inventory: dict, workdir: Path, answer
             continue
         injectors = types[credential.type_name]["injectors"]
         for key, template_ in injectors.get("file", {}).items():
-            tmp = f"tmp{uuid.uuid4().hex[:8]}"
-            _write(pdd / "env" / tmp, _render(template_, credential.inputs, {}))
-            filenames[key.removeprefix("template.")] = f"/runner/env/{tmp}"
+            filenames[key.removeprefix("template.")] = _inject(pdd, _render(template_, credential.inputs, {}))
         env_injected.update(_render(injectors.get("env", {}), credential.inputs, filenames))
         rendered = _render(injectors.get("extra_vars", {}), credential.inputs, filenames)
         if rendered:
-            tmp = f"tmp{uuid.uuid4().hex[:8]}"
-            _write(pdd / "env" / tmp, json.dumps(rendered))
-            cmdline.append(f"-e @/runner/env/{tmp}")
+            cmdline.append(f"-e @{_inject(pdd, json.dumps(rendered))}")
     if vault_password is not None:
         cmdline.append("--ask-vault-pass")
         # AWX's prompt for a Vault credential without a vault id (jobs.py, get_password_prompts)
@@ -187,10 +188,6 @@ def run_job(image: str, template: str, *, inventory: dict, workdir: Path, answer
         **(envvars or {}),
     }
     _write(pdd / "env" / "envvars", json.dumps(env))
-    # So the worker, a uid the image chose, can read them after the stream unpacks them.
-    for path in pdd.rglob("*"):
-        if not path.is_symlink():
-            path.chmod(path.stat().st_mode | stat.S_IRUSR | stat.S_IWUSR)
     start = time.monotonic()
     name = f"djangoops-awx-job-{ident}"
     transmit = subprocess.Popen([RUNNER, "transmit", str(pdd), "-p", spec["playbook"], "--ident", ident],
@@ -274,19 +271,16 @@ def vaulted(value: str, password: str) -> dict:
 
 def secrets_credential() -> Credential:
     """The "djangoops.stack secrets" credential with the lab inventory's own values."""
-    import yaml
-
     secrets = yaml.safe_load((REPO / "inventories" / "lab" / "group_vars" / "all" / "main.yml").read_text())
     return Credential("djangoops.stack secrets",
                       {k: secrets[k] for k in ("database_password", "app_secret_key", "app_superuser_password")})
 
 
 def lab_credentials() -> tuple[str, list[Credential]]:
-    """The machine credential's key, and the custom credentials a lab job takes: the app's
-    secrets (the lab's own values), the servers' host keys and the site's CA."""
+    """The machine credential's key, and the custom credentials every lab job takes: the
+    servers' host keys and the site's CA (the app's secrets: secrets_credential, or vaulted)."""
     lab = Path.home() / ".cache" / "djangoops" / "lab"
     return (lab / "id_ed25519").read_text(), [
-        secrets_credential(),
         Credential("djangoops.stack SSH known hosts", {"known_hosts": (lab / "known_hosts").read_text()}),
         Credential("djangoops.stack site CA", {"ca_certificate": (lab / "tls" / "ca.crt").read_text()}),
     ]

@@ -85,6 +85,12 @@ def running(host: str) -> dict:
     }
 
 
+def lab_state() -> tuple:
+    """What a refused run must leave as it found: the lab's containers and each app host's
+    release and Gunicorn."""
+    return vm.container_state(), {h: running(h) for h in APP_HOSTS}
+
+
 def colours_now(n: int = 20) -> set[str]:
     return {requests.get(f"{vm.LAB_URL}/healthz", timeout=10).headers["X-Release-Colour"] for _ in range(n)}
 
@@ -131,9 +137,8 @@ def awx_job(ee_image, lab_env, release_bucket, tmp_path_factory):
     # The app's secrets as a team keeps them in its inventory: encrypted with Ansible Vault,
     # the password in AWX's Vault credential (the Kubernetes jobs take the secrets credential)
     vault_password = uuid.uuid4().hex
-    (secrets,) = [c for c in credentials if c.type_name == "djangoops.stack secrets"]
-    credentials.remove(secrets)
-    inventory["all"]["vars"].update({k: awx.vaulted(v, vault_password) for k, v in secrets.inputs.items()})
+    inventory["all"]["vars"].update({k: awx.vaulted(v, vault_password)
+                                     for k, v in awx.secrets_credential().inputs.items()})
     credentials.append(awx.Credential("djangoops.stack bucket keys",
                                       {k: release_bucket[k] for k in ("bucket_access_key", "bucket_secret_key")}))
 
@@ -210,12 +215,12 @@ BAD = {
 
 @pytest.mark.parametrize("name,extra_vars,needle", list(BAD.values()), ids=list(BAD))
 def test_bad_input_stops_before_any_change(lab, run, name, extra_vars, needle):
-    before = vm.container_state(), {h: running(h) for h in APP_HOSTS}
+    before = lab_state()
     result = run(name, **extra_vars)
     assert result.rc != 0, result.output[-3000:]
     assert needle in result.output, result.output[-3000:]
     assert result.changed == 0, result.recap
-    assert (vm.container_state(), {h: running(h) for h in APP_HOSTS}) == before
+    assert lab_state() == before
 
 
 # Bad answers to the job templates' surveys (awx/djangoops-stack.json), in AWX-style jobs in the
@@ -239,12 +244,12 @@ BAD_ANSWERS = {
 
 @pytest.mark.parametrize("template,answers,needle", list(BAD_ANSWERS.values()), ids=list(BAD_ANSWERS))
 def test_a_bad_survey_answer_stops_the_awx_job_before_any_change(lab, awx_job, template, answers, needle):
-    before = vm.container_state(), {h: running(h) for h in APP_HOSTS}
+    before = lab_state()
     result = awx_job(template, answers)
     assert result.rc != 0 and result.status == "failed", result.output[-3000:]
     assert needle in result.output, result.output[-3000:]
     assert result.changed == 0, result.recap
-    assert (vm.container_state(), {h: running(h) for h in APP_HOSTS}) == before
+    assert lab_state() == before
 
 
 def test_an_awx_job_refuses_servers_whose_host_keys_changed(lab, awx_job):
@@ -252,12 +257,12 @@ def test_an_awx_job_refuses_servers_whose_host_keys_changed(lab, awx_job):
     checking off unless the job's environment says otherwise; the credential type does):
     with every key swapped for another host's, the scale job (which would change nothing on
     this lab) stops at its first connection."""
-    before = vm.container_state(), {h: running(h) for h in APP_HOSTS}
+    before = lab_state()
     result = awx_job("djangoops scale VMs", {}, known_hosts=awx.swap_host_keys)
     assert result.rc != 0, result.output[-3000:]
     assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in result.output, result.output[-3000:]
     assert result.changed == 0, result.recap
-    assert (vm.container_state(), {h: running(h) for h in APP_HOSTS}) == before
+    assert lab_state() == before
 
 
 def test_release_for_another_python_stops_before_any_change(lab, run, tmp_path):
@@ -272,7 +277,7 @@ def test_release_for_another_python_stops_before_any_change(lab, run, tmp_path):
         "name": "djangoops-blog", "version": "9.8", "colour": "maroon", "tag": "9.8-maroon",
         "python_version": "3.12", "fingerprint": "0" * 20, "static_root": "/app/staticfiles",
     }))
-    before = vm.container_state(), {h: running(h) for h in APP_HOSTS}
+    before = lab_state()
     result = run("upgrade", image_version="9.8", image_colour="maroon", upgrade_build_release=False,
                  image_release_dir=str(releases))
     assert result.rc != 0, result.output[-3000:]
@@ -280,7 +285,7 @@ def test_release_for_another_python_stops_before_any_change(lab, run, tmp_path):
         assert text in result.output, result.output[-3000:]
     assert any(h in result.output for h in APP_HOSTS), result.output[-3000:]
     assert result.changed == 0, result.recap
-    assert (vm.container_state(), {h: running(h) for h in APP_HOSTS}) == before
+    assert lab_state() == before
 
 
 # -- upgrade and rollback ------------------------------------------------------------------
