@@ -82,8 +82,7 @@ def derived(definition: dict, files: Path) -> dict:
 
 
 def required_collections() -> list[str]:
-    wanted = [c["name"] for c in yaml.safe_load((REPO / "requirements.yml").read_text())["collections"]]
-    return wanted
+    return [c["name"] for c in yaml.safe_load((REPO / "requirements.yml").read_text())["collections"]]
 
 
 def seed(into: Path) -> list[str]:

@@ -5,6 +5,7 @@ jobs that run in it are in test_vm_day2 (the "djangoops * VMs" job templates).""
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import yaml
@@ -22,8 +23,6 @@ def in_image(image: str, command: str) -> str:
 def test_the_image_is_an_execution_environment_that_runs_as_a_non_root_user(ee_image):
     config = subprocess.run(["docker", "image", "inspect", "-f", "{{json .Config}}", ee_image], capture_output=True,
                             text=True, check=True).stdout
-    import json
-
     config = json.loads(config)
     assert config["User"] == "1000" and config["Labels"]["ansible-execution-environment"] == "true", config
     assert config["Entrypoint"][0] == "/opt/builder/bin/entrypoint"
