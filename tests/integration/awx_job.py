@@ -217,6 +217,28 @@ def run_job(image: str, template: str, *, inventory: dict, workdir: Path, answer
     return result
 
 
+def run_workflow(name: str, answers: dict, run_node) -> list[tuple[str, JobResult]]:
+    """Run the workflow NAME of the export as AWX runs one: from the node that no other node
+    follows, each node's job template with the workflow's survey ANSWERS (run_node(template,
+    answers) runs one), then the nodes its success edges name, once it succeeded; a failed
+    job ends the walk (the workflows of awx/surveys.yml have no failure or always edges).
+    Returns (template, result) for each job run, in order."""
+    (workflow,) = [w for w in json.loads(EXPORT.read_text())["workflow_job_templates"] if w["name"] == name]
+    nodes = {n["identifier"]: n for n in workflow["related"]["workflow_nodes"]}
+    followed = {s["identifier"] for n in nodes.values() for s in n["related"]["success_nodes"]}
+    todo = [i for i in nodes if i not in followed]
+    ran: list[tuple[str, JobResult]] = []
+    while todo:
+        node = nodes[todo.pop(0)]
+        template = node["unified_job_template"]["name"]
+        result = run_node(template, answers)
+        ran.append((template, result))
+        if result.rc != 0:
+            break
+        todo += [s["identifier"] for s in node["related"]["success_nodes"]]
+    return ran
+
+
 _TLS_VARS = ("service_tls_certificate", "service_tls_private_key", "database_tls_certificate",
              "database_tls_private_key")
 

@@ -236,6 +236,8 @@ BAD_ANSWERS = {
                                        "image_colour"),
     "restore without its confirmation": ("djangoops restore VMs", {"backup_restore_confirm": "yes"},
                                          "backup_restore_confirm"),
+    "smoke check of an ftp address": ("djangoops smoke check VMs", {"check_url": "ftp://127.0.0.1:8443/"},
+                                       "check_url 'ftp://127.0.0.1:8443/' is not an http:// or https:// address"),
     # the lab's database host has no backups set up (test_vm_backup sets them up on its own lab)
     "restore where backups are not set up": ("djangoops restore VMs", {"backup_restore_confirm": "blog"},
                                              "run playbooks/backup.yml first"),
@@ -250,6 +252,23 @@ def test_a_bad_survey_answer_stops_the_awx_job_before_any_change(lab, awx_job, t
     assert needle in result.output, result.output[-3000:]
     assert result.changed == 0, result.recap
     assert lab_state() == before
+
+
+def test_the_smoke_check_names_every_page_that_failed(lab, run):
+    """playbooks/check.yml loads every page it is given and fails naming each one that did not
+    answer as asked (a missing page, a redirect, a text not on the page), the good ones
+    passing; the site is read only."""
+    before = lab_state()
+    result = run("check", check_paths=["/", "/no-such-page/", "/admin/"], check_contains="</html>", check_retries=1)
+    assert result.rc != 0
+    flat = " ".join(result.output.split())
+    assert f"Smoke check: {vm.LAB_URL}/no-such-page/ answered HTTP 404 (expected 200)" in flat, flat[-3000:]
+    assert f"Smoke check: {vm.LAB_URL}/admin/ answered HTTP 302 (expected 200)" in flat, flat[-3000:]
+    assert f"Smoke check: {vm.LAB_URL}/ answered" not in flat and f"{vm.LAB_URL}/ answered 200" in flat
+    missing = run("check", check_contains="No such words on the page", check_retries=1)
+    assert missing.rc != 0
+    assert 'answered HTTP 200 without "No such words on the page"' in " ".join(missing.output.split())
+    assert result.changed == 0 and missing.changed == 0 and lab_state() == before
 
 
 def test_an_awx_job_refuses_servers_whose_host_keys_changed(lab, awx_job):
@@ -337,17 +356,32 @@ def test_settings_the_app_cannot_start_with_are_put_back_host_by_host(lab, run):
 
 
 def test_upgrade_orange_to_maroon_without_a_failed_request(lab, run, awx_job, release_bucket):
-    """Build and deploy as separate jobs, as from AWX: the build (Docker) on this machine
-    publishes the release; the upgrade runs as the "djangoops upgrade VMs" job template in the
-    execution environment (tests/integration/awx_job.py), fetching it from the bucket."""
+    """The "djangoops release VMs" workflow of the export, node by node as AWX runs it: the
+    build (Docker) on this machine, as a build host runs it, publishes the release; the
+    upgrade job, under load, in the execution environment (tests/integration/awx_job.py)
+    fetches it from the bucket; then the smoke check job loads the site's pages."""
     assert colours_now() == {"orange"}
-    built = run("build", image_colour="maroon", image_push=False, **release_bucket)
-    assert built.rc == 0, built.output[-4000:]
-    with load() as traffic:
-        with traffic.operation():
-            result = awx_job("djangoops upgrade VMs", {"image_version": "1.0", "image_colour": "maroon"})
+    traffic = load()
+
+    def node(template: str, answers: dict):
+        if template == "djangoops build":  # outside the load, as before any upgrade
+            return run("build", image_push=False, **answers, **release_bucket)
+        if template == "djangoops upgrade VMs":
+            traffic.start()
+            with traffic.operation():
+                return awx_job(template, answers)
+        return awx_job(template, answers)
+
+    try:
+        ran = awx.run_workflow("djangoops release VMs", {"image_version": "1.0", "image_colour": "maroon"}, node)
         time.sleep(2)
-    assert result.rc == 0 and result.status == "successful", result.output[-6000:]
+    finally:
+        traffic.stop()
+    assert [t for t, _ in ran] == ["djangoops build", "djangoops upgrade VMs", "djangoops smoke check VMs"], \
+        ran[-1][1].output[-6000:]
+    assert all(r.rc == 0 for _, r in ran), ran[-1][1].output[-6000:]
+    assert ran[1][1].status == "successful"
+    assert f"{vm.LAB_URL}/ answered 200" in ran[2][1].output, ran[2][1].output[-3000:]
     assert_no_failed(traffic)
     runs = traffic.stats.colour_runs()
     assert runs[0][0] == "orange" and runs[-1][0] == "maroon", runs
@@ -372,12 +406,13 @@ def test_second_upgrade_changes_nothing(lab, awx_job):
     assert {h: running(h) for h in APP_HOSTS} == before
 
 
-def test_rollback_without_a_failed_request(lab, run):
+def test_rollback_without_a_failed_request(lab, awx_job):
+    """The rollback job template, in the execution environment, under load."""
     with load() as traffic:
         with traffic.operation():
-            result = run("rollback")
+            result = awx_job("djangoops rollback VMs", {"rolling_upgrade_reverse_migrations": False})
         time.sleep(2)
-    assert result.rc == 0, result.output[-6000:]
+    assert result.rc == 0 and result.status == "successful", result.output[-6000:]
     assert_no_failed(traffic)
     assert traffic.stats.colour_runs()[-1][0] == "orange"
     assert colours_now(40) == {"orange"}
@@ -563,11 +598,12 @@ def test_scale_two_three_two(lab, run):
 
 # -- teardown ------------------------------------------------------------------------------
 
-def test_teardown_removes_the_app_and_keeps_the_data(lab, run):
+def test_teardown_removes_the_app_and_keeps_the_data(lab, awx_job):
+    """The teardown job template, in the execution environment."""
     title = f"Kept across teardown {time.time_ns()}"
     vm.admin_create_post(vm.LAB_URL, title, "Written before the teardown.")
-    result = run("teardown")
-    assert result.rc == 0, result.output[-6000:]
+    result = awx_job("djangoops teardown VMs", {"teardown_remove_data": False})
+    assert result.rc == 0 and result.status == "successful", result.output[-6000:]
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{vm.LAB_URL}/", timeout=5)
     for host in APP_HOSTS:

@@ -112,7 +112,8 @@ def awx_job(url, ee_image, tmp_path_factory):
     the export's "djangoops Kubernetes" (localhost) with this module's settings, the
     cluster's credential a ServiceAccount token with only awx/kubernetes-rbac.yml's rights,
     bound in this namespace; no kubeconfig."""
-    inventory = awx.kubernetes_inventory({}, {k: v for k, v in BASE.items() if k != "target"})
+    # check_url: the smoke check's address (the Service's, as the test reaches it)
+    inventory = awx.kubernetes_inventory({}, {**{k: v for k, v in BASE.items() if k != "target"}, "check_url": url})
     credentials = [awx.secrets_credential(), awx.Credential(awx.KUBERNETES_TOKEN, deployer_credential(NS))]
     workdir = tmp_path_factory.mktemp("awx-jobs")
 
@@ -125,16 +126,29 @@ def awx_job(url, ee_image, tmp_path_factory):
 
 
 def test_upgrade_orange_to_maroon_without_a_failed_request(url, pages, awx_job):
-    """Build and deploy as separate jobs, as from AWX: the build (Docker) on this machine
-    pushes the release's image; the upgrade runs as the "djangoops upgrade Kubernetes" job
-    template in the execution environment; then that job again and the deploy job of the
-    same release change nothing."""
+    """The "djangoops release Kubernetes" workflow of the export, node by node as AWX runs
+    it: the build (Docker) on this machine pushes the release's image; the upgrade job, under
+    load, in the execution environment; the smoke check job loads the site's pages. Then
+    the upgrade job again and the deploy job of the same release change nothing."""
     assert colours(url) == {"orange"}
-    built = run("playbooks/build.yml", image_colour="maroon")
-    assert built.rc == 0, built.output[-4000:]
     answers = {"image_version": "1.0", "image_colour": "maroon"}
-    result, load = under_load(url, pages, lambda: awx_job("djangoops upgrade Kubernetes", answers))
-    assert result.rc == 0 and result.status == "successful", result.output[-5000:]
+    load = {}
+
+    def node(template: str, answers: dict):
+        if template == "djangoops build":
+            return run("playbooks/build.yml", **answers)
+        if template == "djangoops upgrade Kubernetes":
+            result, load["upgrade"] = under_load(url, pages, lambda: awx_job(template, answers))
+            return result
+        return awx_job(template, answers)
+
+    ran = awx.run_workflow("djangoops release Kubernetes", answers, node)
+    assert [t for t, _ in ran] == ["djangoops build", "djangoops upgrade Kubernetes",
+                                   "djangoops smoke check Kubernetes"], ran[-1][1].output[-5000:]
+    assert all(r.rc == 0 for _, r in ran), ran[-1][1].output[-5000:]
+    assert ran[1][1].status == "successful"
+    assert f"{url.rstrip('/')}/ answered 200" in ran[2][1].output, ran[2][1].output[-3000:]
+    load = load["upgrade"]
     assert load["failed"] == 0 and load["ok"] > 500, load
     load["stats"].assert_clean()
     assert load["first_colour"] == "orange" and load["last_colour"] == "maroon", load
@@ -152,16 +166,19 @@ def test_upgrade_orange_to_maroon_without_a_failed_request(url, pages, awx_job):
         assert kubectl("auth", "can-i", *elsewhere, deployer, check=False).strip() == "no", elsewhere
 
 
-def test_rollback_without_a_failed_request_and_only_once(url, pages):
+def test_rollback_without_a_failed_request_and_only_once(url, pages, awx_job):
+    """The rollback job template in the execution environment, under load; then again: it
+    does not roll forward."""
     assert image().endswith(":1.0-maroon")
-    result, load = under_load(url, pages, lambda: run("playbooks/rollback.yml"))
-    assert result.rc == 0, result.output[-5000:]
+    answers = {"rolling_upgrade_reverse_migrations": False}
+    result, load = under_load(url, pages, lambda: awx_job("djangoops rollback Kubernetes", answers))
+    assert result.rc == 0 and result.status == "successful", result.output[-5000:]
     assert load["failed"] == 0, load
     load["stats"].assert_clean()
     assert colours(url) == {"orange"}
     assert scheduled_image() == web_image(), "the scheduled command runs the release that serves again"
-    again = run("playbooks/rollback.yml")  # does not roll forward again
-    assert again.rc == 0 and again.changed == 0, again.changed_tasks
+    again = awx_job("djangoops rollback Kubernetes", answers)  # does not roll forward again
+    assert again.rc == 0 and again.changed == 0, (again.changed_tasks, again.output[-3000:])
     assert colours(url) == {"orange"}
 
 
@@ -245,15 +262,16 @@ def test_an_image_tag_that_does_not_exist_changes_no_pod(url, pages):
     assert image() == before and set(ready_pods()) == pods
 
 
-def test_scale_up_and_down(url, pages):
+def test_scale_up_and_down(url, pages, awx_job):
     result = run("playbooks/scale.yml", scale_replicas=5)
     assert result.rc == 0, result.output[-5000:]
     eventually(lambda: len(ready_pods()) == 5, timeout=180)
     assert kubectl_json("-n", NS, "get", "hpa", APP)["spec"]["minReplicas"] == 5
     again = run("playbooks/scale.yml", scale_replicas=5)
     assert again.rc == 0 and again.changed == 0, again.changed_tasks
-    result, load = under_load(url, pages, lambda: run("playbooks/scale.yml", scale_replicas=3))
-    assert result.rc == 0, result.output[-5000:]
+    # down again as the scale job template, in the execution environment
+    result, load = under_load(url, pages, lambda: awx_job("djangoops scale Kubernetes", {"scale_replicas": 3}))
+    assert result.rc == 0 and result.status == "successful", result.output[-5000:]
     assert load["failed"] == 0, load
     load["stats"].assert_clean()
     eventually(lambda: len(ready_pods()) == 3, timeout=180)

@@ -242,13 +242,18 @@ def test_the_secrets_come_from_credentials_never_from_a_survey():
     assert secret and not asked & secret
 
 
-def test_the_workflow_upgrades_only_after_the_build_succeeded_to_what_its_survey_names():
-    (workflow,) = EXPORT["workflow_job_templates"]
-    nodes = {n["identifier"]: n for n in workflow["related"]["workflow_nodes"]}
-    order = [n["unified_job_template"]["name"] for n in workflow["related"]["workflow_nodes"]]
-    assert order == ["djangoops build", "djangoops upgrade Kubernetes"]
-    assert [s["identifier"] for s in nodes["build"]["related"]["success_nodes"]] == ["upgrade"]
-    assert nodes["upgrade"]["related"]["success_nodes"] == []
+@pytest.mark.parametrize("target", ["VMs", "Kubernetes"])
+@pytest.mark.parametrize("kind, step", [("release", "upgrade"), ("first deploy", "deploy")])
+def test_each_workflow_runs_its_step_after_the_build_then_the_smoke_check(kind, step, target):
+    """build -> upgrade (or deploy) -> smoke check, each after the one before succeeded, the
+    release named by the workflow's own survey."""
+    (workflow,) = [w for w in EXPORT["workflow_job_templates"] if w["name"] == f"djangoops {kind} {target}"]
+    nodes = workflow["related"]["workflow_nodes"]
+    assert [n["unified_job_template"]["name"] for n in nodes] == [
+        "djangoops build", f"djangoops {step} {target}", f"djangoops smoke check {target}"]
+    follows = {n["identifier"]: [s["identifier"] for s in n["related"]["success_nodes"]] for n in nodes}
+    assert follows == {"build": [step], step: ["smoke check"], "smoke check": []}
+    assert all(not n["related"]["failure_nodes"] and not n["related"]["always_nodes"] for n in nodes)
     asked = {q["variable"]: q["required"] for q in workflow["related"]["survey_spec"]["spec"]}
     assert asked == {"image_version": True, "image_colour": True} and workflow["survey_enabled"]
 

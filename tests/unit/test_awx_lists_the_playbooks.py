@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[2]
 AWX = re.compile(r"^\s*?-?\s*?(?:hosts|(ansible\.builtin\.)?include|(ansible\.builtin\.)?import_playbook):\s*?.*?$")
 TOWER_3_8 = re.compile(r"^\s*?-?\s*?(?:hosts|include|import_playbook):\s*?.*?$")
@@ -22,7 +24,7 @@ USER_FACING = {
     *(f"playbooks/{name}{suffix}.yml"
       for name in ("deploy", "upgrade", "rollback", "scale", "teardown", "backup", "restore")
       for suffix in ("", "_vms", "_kubernetes")),
-    "playbooks/build.yml",
+    "playbooks/build.yml", "playbooks/check.yml",
     "lab/lab_up.yml", "lab/lab_down.yml", "lab/scale.yml",
 }
 
@@ -62,3 +64,14 @@ def test_the_rule_is_awxs():
     assert not TOWER_3_8.match("  ansible.builtin.import_playbook: playbooks/deploy.yml")
     assert not AWX.match("# hosts: all")
     assert not AWX.match("  ansible.builtin.import_tasks: tasks/lock.yml")
+
+
+def test_a_site_repository_pins_the_collection_at_its_version():
+    """The gallery team's site repository (examples/gallery-ops) as an AWX project: AWX
+    installs djangoops.stack from its collections/requirements.yml, pinned at the version
+    this repository is (galaxy.yml), and offers its site playbook."""
+    site = REPO / "examples" / "gallery-ops"
+    (entry,) = yaml.safe_load((site / "collections" / "requirements.yml").read_text())["collections"]
+    version = yaml.safe_load((REPO / "galaxy.yml").read_text())["version"]
+    assert entry == {"name": "djangoops.stack", "version": f"=={version}"}
+    assert any(AWX.match(line) for line in (site / "site.yml").read_text().splitlines())
