@@ -14,7 +14,7 @@ import uuid
 import botocore.exceptions
 import pytest
 
-from ansible_run import REPO, PlaybookResult, playbook
+from ansible_run import PlaybookResult, playbook
 
 PLAYBOOK = "tests/integration/playbooks/bucket.yml"
 
