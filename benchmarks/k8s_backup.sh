@@ -75,7 +75,7 @@ url=$(grep -o 'The app answers at http://[^ "]*' "$run_dir/deploy.log" | tail -n
 check_pages "${url%/}" / >/dev/null
 
 echo "== a table of ${size_mb} MB, owned by the app's user"
-rows=$((size_mb * 1024 * 1024 / 330))  # about 330 bytes a row on disk, with its 256-character payload
+rows=$((size_mb * 1024 * 1024 / 300))  # about 300 bytes a row on disk, with its 256-character payload
 t0=$(now)
 sql "create table bench_rows as select g as id, repeat(md5(g::text), 8) as payload from generate_series(1, $rows) g" >/dev/null
 t1=$(now)
@@ -89,9 +89,10 @@ playbook "$run_dir/backup.log" playbooks/backup.yml -e "@$vars"
 t1=$(now)
 backup_s=$(echo "$t1 - $t0" | bc)
 # the play says where: "... is in s3://<bucket>/postgresql/blog/dumps/<name>; ..."
-dump_id=$(grep -o "is in s3://$bucket/postgresql/blog/dumps/[^;\" ]*" "$run_dir/backup.log" | tail -n 1 | sed 's|.*/dumps/||')
-[[ -n "$dump_id" ]] || { echo "== backup.yml named no dump: $run_dir/backup.log" >&2; exit 1; }
-dump_bytes=$(bucket_objects | awk -v k="postgresql/blog/dumps/$dump_id" '$1 == k {print $2}')
+dump_name=$(grep -o "s3://$bucket/postgresql/blog/dumps/[^;\" ]*" "$run_dir/backup.log" | tail -n 1 | sed 's|.*/dumps/||')
+[[ -n "$dump_name" ]] || { echo "== backup.yml named no dump: $run_dir/backup.log" >&2; exit 1; }
+dump_id=${dump_name%.dump}  # backup_restore_backup_id: the dump's name without .dump
+dump_bytes=$(bucket_objects | awk -v k="postgresql/blog/dumps/$dump_name" '$1 == k {print $2}')
 
 echo "== the rows changed after the dump (a restore must put them back), then playbooks/restore.yml"
 sql "delete from bench_rows where id % 2 = 0" >/dev/null
