@@ -75,7 +75,9 @@ def migrate_vars(s3, remove_bucket):
     if not os.environ.get("KUBECONFIG"):
         pytest.skip("the cluster of the Kubernetes phase (tests/run) is not here")
     bucket = f"djangoops-migrate-{uuid.uuid4().hex[:8]}"
+    # the cluster pulls from the registry of the test harness (the main lab inventory names it too)
     yield {"kubernetes_namespace": MIGRATE_NS, "migrate_confirm": "blog", "backup_bucket": bucket,
+           "image_registry": "127.0.0.1:5000/djangoops",
            "backup_endpoint_url": os.environ.get("DJANGOOPS_S3_CLUSTER_ENDPOINT") or "http://10.213.99.1:7070",
            "backup_access_key": s3["DJANGOOPS_S3_ACCESS_KEY"], "backup_secret_key": s3["DJANGOOPS_S3_SECRET_KEY"]}
     remove_bucket(bucket)
