@@ -311,6 +311,29 @@ def test_only_a_trusted_proxy_may_say_https(converged, lab_run):
     assert status_from("db") == "301"
 
 
+def test_a_write_freeze_and_a_pool_of_named_servers(converged, lab_run):
+    """service_write_freeze: a POST (the admin's login form) is answered 503 with Retry-After
+    while pages serve; service_upstream_servers: the pool sends only to the servers named
+    (app1's address and port, as a migration names the cluster's Service). One deploy of the
+    load balancer with both, then back: writes reach the app again, both hosts serve."""
+    login = f"{vm.LAB_URL}/admin/login/"
+    changed = lab_run("deploy.yml", "--tags", "service", service_write_freeze=True,
+                      service_write_freeze_retry_after=7, service_upstream_servers=["10.213.87.21:8000"])
+    try:
+        assert changed.rc == 0, changed.output[-4000:]
+        frozen = requests.post(login, data={"username": "x", "password": "y"}, timeout=10)
+        assert (frozen.status_code, frozen.headers.get("Retry-After")) == (503, "7")
+        pages = [requests.get(f"{vm.LAB_URL}/", timeout=10) for _ in range(10)]
+        assert [r.status_code for r in pages] == [200] * 10
+        assert {r.headers["X-Served-By"] for r in pages} == {"app1"}
+    finally:
+        back = lab_run("deploy.yml", "--tags", "service")
+        assert back.rc == 0, back.output[-4000:]
+    # Django answers the form itself again (403: no CSRF cookie), not NGINX's 503
+    assert requests.post(login, data={"username": "x", "password": "y"}, timeout=10).status_code == 403
+    assert {requests.get(f"{vm.LAB_URL}/", timeout=10).headers["X-Served-By"] for _ in range(20)} == {"app1", "app2"}
+
+
 def _tls_handshake(version: ssl.TLSVersion, cafile: str | None) -> str:
     """A handshake with the lab's NGINX at one TLS version: the version agreed, or the error."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
