@@ -24,7 +24,7 @@ USER_FACING = {
     *(f"playbooks/{name}{suffix}.yml"
       for name in ("deploy", "upgrade", "rollback", "scale", "teardown", "backup", "restore")
       for suffix in ("", "_vms", "_kubernetes")),
-    "playbooks/build.yml", "playbooks/check.yml",
+    "playbooks/build.yml", "playbooks/check.yml", "playbooks/migrate_to_kubernetes.yml",
     "lab/lab_up.yml", "lab/lab_down.yml", "lab/scale.yml",
 }
 
