@@ -44,7 +44,8 @@ _SETTINGS = (
 # media_url: the project's MEDIA_URL, written when set; https: whether the site is served
 # over HTTPS (TLS ending at NGINX or the ingress), written as the secure-proxy switches
 # when it is true or false, left to the project when None.
-_OPTIONAL_SETTINGS = {"extra_secrets": {}, "media_bucket": {}, "media_url": "", "https": None}
+# broker_url: the task queue's URL (Celery's broker), a secret, written when set.
+_OPTIONAL_SETTINGS = {"extra_secrets": {}, "media_bucket": {}, "media_url": "", "https": None, "broker_url": ""}
 
 # Uploads in a bucket (the media_bucket setting, the app role's app_media_bucket*): its keys,
 # the variable each goes to (read by djangoops_settings), and which are secrets.
@@ -76,10 +77,11 @@ DEFAULT_NAMES = {
     "media_url": "MEDIA_URL",
     "https_redirect": "DJANGO_SECURE_SSL_REDIRECT",
     "secure_cookies": "DJANGO_SECURE_COOKIES",
+    "broker_url": "CELERY_BROKER_URL",
 }
 
 # Settings a project may not read at all: an empty name leaves them out of its environment.
-OPTIONAL_NAMES = ("media_url", "https_redirect", "secure_cookies")
+OPTIONAL_NAMES = ("media_url", "https_redirect", "secure_cookies", "broker_url")
 
 # Names the collection sets itself, on one target or the other (the release, the image's
 # runtime, the pod's name, the migration Job's superuser): no setting may be renamed to one.
@@ -256,6 +258,9 @@ def app_environment(settings, target, **options):
             if names[key]:
                 config[names[key]] = str(https).lower()
     secrets = {names["secret_key"]: settings["secret_key"]}
+    broker_url = settings.get("broker_url") or ""
+    if broker_url and names["broker_url"]:
+        secrets[names["broker_url"]] = broker_url
     built_url = database_url(
         settings["database_user"], settings["database_password"], options["database_host"],
         settings["database_port"], settings["database_name"],

@@ -126,6 +126,38 @@ def systemd_exec_words(words) -> str:
     return " ".join(quoted)
 
 
+def named_items(items, keys: tuple[str, ...], problems: list[str], reserved: tuple[str, ...] = ()):
+    """Each mapping of a list whose items are named (the app's scheduled commands and process
+    types): (label, name, item) for those with known keys and a new, valid, unreserved name;
+    what is wrong with the others goes to problems, each naming its item."""
+    if items is None:
+        return
+    use = ", ".join(keys)
+    if isinstance(items, (str, bytes)) or not is_sequence(items):
+        problems.append(f"must be a list of mappings ({use}), not {type(items).__name__}")
+        return
+    seen: set[str] = set()
+    for number, item in enumerate(items, start=1):
+        if not isinstance(item, dict):
+            problems.append(f"item {number} must be a mapping ({use}), not {type(item).__name__}")
+            continue
+        unknown = sorted(set(item) - set(keys))
+        name = item.get("name")
+        label = f"item {number}" + (f" ({name})" if isinstance(name, str) and name else "")
+        if unknown:
+            problems.append(f"{label} has unknown keys {', '.join(unknown)}: use {use}")
+        elif not isinstance(name, str) or not _NAME.match(name):
+            problems.append(f"{label}: name must be 1 to 40 lowercase letters, digits and '-', starting and ending with "
+                            f"a letter or digit, not {name!r}")
+        elif name in reserved:
+            problems.append(f"{label}: the name {name} is the app's own: use another ({', '.join(reserved)} are taken)")
+        elif name in seen:
+            problems.append(f"{label}: the name {name} is used twice")
+        else:
+            seen.add(name)
+            yield label, name, item
+
+
 def app_scheduled_commands(items=None, time_zone: str = "Etc/UTC"):
     """The app role's app_scheduled_commands, read once for both targets.
 
@@ -134,31 +166,9 @@ def app_scheduled_commands(items=None, time_zone: str = "Etc/UTC"):
     app_manage_commands) and optionally time_zone (else the one given). Never raises, so
     a check can name the variable: returns {commands, problems}; each command gains argv,
     time_zone, on_calendar (a list) and exec_words."""
-    if items is None:
-        items = []
     problems: list[str] = []
     commands: list[dict] = []
-    if isinstance(items, (str, bytes)) or not is_sequence(items):
-        return {"commands": [], "problems": [f"must be a list of mappings (name, schedule, command), not {type(items).__name__}"]}
-    seen: set[str] = set()
-    for number, item in enumerate(items, start=1):
-        if not isinstance(item, dict):
-            problems.append(f"item {number} must be a mapping with name, schedule and command, not {type(item).__name__}")
-            continue
-        unknown = sorted(set(item) - {"name", "schedule", "command", "time_zone"})
-        name = item.get("name")
-        label = f"item {number}" + (f" ({name})" if isinstance(name, str) and name else "")
-        if unknown:
-            problems.append(f"{label} has unknown keys {', '.join(unknown)}: use name, schedule, command, time_zone")
-            continue
-        if not isinstance(name, str) or not _NAME.match(name):
-            problems.append(f"{label}: name must be 1 to 40 lowercase letters, digits and '-', starting and ending with "
-                            f"a letter or digit, not {name!r}")
-            continue
-        if name in seen:
-            problems.append(f"{label}: the name {name} is used twice")
-            continue
-        seen.add(name)
+    for label, name, item in named_items(items, ("name", "schedule", "command", "time_zone"), problems):
         zone = item.get("time_zone", time_zone)
         if not isinstance(zone, str) or not _TIME_ZONE.match(zone):
             problems.append(f"{label}: time_zone {zone!r} must be a tz database name such as Etc/UTC or Europe/Paris")

@@ -236,7 +236,7 @@ def test_default_names_are_the_blogs():
         "db_host": "DB_HOST", "db_port": "DB_PORT", "db_name": "DB_NAME", "db_user": "DB_USER",
         "db_password": "DB_PASSWORD", "db_conn_max_age": "DB_CONN_MAX_AGE",
         "media_url": "MEDIA_URL", "https_redirect": "DJANGO_SECURE_SSL_REDIRECT",
-        "secure_cookies": "DJANGO_SECURE_COOKIES",
+        "secure_cookies": "DJANGO_SECURE_COOKIES", "broker_url": "CELERY_BROKER_URL",
     }
 
 
@@ -795,3 +795,14 @@ def test_k8s_changed_reads_each_object_of_a_task():
 def test_k8s_changed_refuses_what_is_no_result(bad):
     with pytest.raises(AnsibleFilterError, match="k8s_changed: the input must be a kubernetes.core.k8s result"):
         filters.k8s_changed(bad)
+
+
+def test_the_broker_url_is_a_secret_under_the_projects_name_and_absent_when_empty():
+    broker = dict(settings(), broker_url="redis://:pw@10.0.0.1:6379/0")
+    env = filters.app_environment(broker, "kubernetes", **K8S, names={"broker_url": "GALLERY_BROKER_URL"})
+    assert env["secrets"]["GALLERY_BROKER_URL"] == "redis://:pw@10.0.0.1:6379/0"
+    assert "GALLERY_BROKER_URL" not in env["config"] and "CELERY_BROKER_URL" not in env["secrets"]
+    assert "CELERY_BROKER_URL" not in filters.app_environment(settings(), "kubernetes", **K8S)["secrets"]
+    # a project that reads none leaves it out
+    assert "CELERY_BROKER_URL" not in filters.app_environment(broker, "kubernetes", **K8S,
+                                                          names={"broker_url": ""})["secrets"]
