@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 import struct
+import threading
+import time
 import zlib
 
 import requests
@@ -43,3 +45,78 @@ def upload(url: str, title: str, png: bytes) -> str:
                         files={"image": (f"{title}.png", png, "image/png")})
     assert done.status_code == 302 and done.headers["Location"].startswith("/photos/"), (done.status_code, done.text[-800:])
     return done.headers["Location"]
+
+
+def thumbnail(url: str, page: str, seconds: float = 90) -> tuple[str, str]:
+    """The thumbnail a Celery worker made for the photo at page (its link and the worker's host
+    name), read from the photo's page through the site; fails when none came within seconds."""
+    deadline = time.monotonic() + seconds
+    while True:
+        html = requests.get(url + page, timeout=15)
+        assert html.status_code == 200, (page, html.status_code)
+        found = re.search(r'data-thumbnail-url="([^"]+)" data-by="([^"]*)"', html.text)
+        if found:
+            return found.group(1).replace("&amp;", "&"), found.group(2)
+        assert time.monotonic() < deadline, f"no thumbnail on {page} after {seconds} s: no worker ran the task"
+        time.sleep(1)
+
+
+class Ticker:
+    """Queues examples/gallery's record_tick task through the site (POST /ticks/add/, as the
+    curator) at a steady rate from a thread, each under a key of its own; then reads through
+    the site (GET /ticks/) how many times each key's task ran. Bounded: at most `limit` tasks."""
+
+    def __init__(self, url: str, rate: float = 4, limit: int = 2000):
+        self.url, self.interval, self.limit = url, 1 / rate, limit
+        self.prefix = f"tick-{int(time.time())}-"
+        self.session = curator_session(url)
+        self.queued: list[str] = []
+        self.refused: list[tuple[str, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        token = self.session.cookies.get("csrftoken", "")
+        number = 0
+        while not self._stop.is_set() and number < self.limit:
+            started = time.monotonic()
+            key = f"{self.prefix}{number:05d}"
+            number += 1
+            try:
+                answer = self.session.post(self.url + "/ticks/add/", data={"key": key}, timeout=10,
+                                           headers={"X-CSRFToken": token, "Referer": self.url + "/"})
+                if answer.status_code == 200 and answer.json().get("queued"):
+                    self.queued.append(key)
+                else:
+                    self.refused.append((key, f"HTTP {answer.status_code}"))
+            except (requests.RequestException, ValueError) as err:
+                self.refused.append((key, repr(err)))
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+
+    def start(self) -> "Ticker":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def runs(self) -> dict[str, int]:
+        answer = self.session.get(self.url + "/ticks/", params={"prefix": self.prefix}, timeout=15)
+        assert answer.status_code == 200, answer.status_code
+        return answer.json()
+
+    def assert_each_ran_once(self, seconds: float = 120) -> dict[str, int]:
+        """Every queued task ran, none twice: waits up to seconds for the queue to drain."""
+        assert self.queued and not self.refused, (len(self.queued), self.refused[:5])
+        deadline = time.monotonic() + seconds
+        while True:
+            runs = self.runs()
+            missing = [key for key in self.queued if key not in runs]
+            if not missing or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        twice = {key: count for key, count in runs.items() if count != 1}
+        assert not missing and not twice, (f"{len(self.queued)} queued, {len(missing)} never ran ({missing[:5]}), "
+                                           f"run more than once: {dict(list(twice.items())[:5])}")
+        return runs

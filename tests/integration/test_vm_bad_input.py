@@ -40,6 +40,7 @@ CASES = {
     "scheduled command with a schedule that is not cron": (
         {"app_scheduled_commands": [{"name": "clear", "schedule": "every day", "command": "clearsessions"}]},
         "app_scheduled_commands: item 1 (clear): schedule 'every day' is not a cron schedule"),
+    "broker password too short": ({"broker_password": "short"}, "broker_password must be set (from Ansible Vault), 16 to 128"),
     "uploads bucket that does not answer": ({"app_media_bucket": "uploads-check", "bucket_endpoint_url": "http://127.0.0.1:9",
                                              "bucket_access_key": "AK", "bucket_secret_key": "SK"}, "bucket_endpoint_url"),
     "uploads bucket without a key": ({"app_media_bucket": "uploads-check", "bucket_endpoint_url": "http://127.0.0.1:7070",
@@ -111,6 +112,27 @@ def test_every_template_input_is_checked_before_any_change(role):
     _assert_stopped_cleanly(result, next(iter(bad)), before)
     for name in bad:
         assert name in result.output, f"{name} is not named: {result.output[-3000:]}"
+    assert "never-shown" not in result.output
+
+
+def test_bad_process_types_and_broker_url_are_each_named_before_any_change():
+    """app_processes and app_broker_url (background work): every bad item is named in one
+    message, before any change, and the broker URL's password is never shown."""
+    before = vm.container_state()
+    result = vm.deploy(vm.LAB, extra_vars={
+        "app_processes": [
+            {"name": "worker"},
+            {"name": "mailer", "command": "celery -A proj worker -Q mail", "count": -1},
+            {"name": "beat", "command": "celery -A proj beat", "singleton": True, "count": 2},
+            {"name": "thumbs", "command": "celery -A proj worker", "group": "workers"},
+        ],
+        "app_broker_url": "http://:never-shown@broker.example:6379/0",
+    })
+    _assert_stopped_cleanly(result, "app_processes: item 1 (worker) has no command", before)
+    for needle in ("item 2 (mailer): count must be a whole number, 0 or more, not -1",
+                   "item 3 (beat): a singleton runs exactly once", "workers is not a group of the inventory",
+                   "app_broker_url must start with redis://"):
+        assert needle in result.output, f"{needle!r} is not said: {result.output[-3000:]}"
     assert "never-shown" not in result.output
 
 

@@ -17,7 +17,7 @@ import requests
 
 import vm_helpers as vm
 from ansible_run import REPO, playbook
-from gallery_client import curator_session, tiny_png, upload
+from gallery_client import Ticker, curator_session, thumbnail, tiny_png, upload
 from loadgen import Load
 
 INVENTORY = REPO / "examples" / "gallery-ops" / "vms"
@@ -118,12 +118,44 @@ def colours() -> set[str]:
     return {next((c for c in ("orange", "maroon") if f"-{c}" in target), target) for target in targets}
 
 
+def thumbnail_is_made(page: str) -> None:
+    """The upload's thumbnail, made in the background by a Celery worker (app_processes) through
+    Redis (djangoops.stack.broker) on one of the two servers, is on the photo's page and in the
+    bucket, a JPEG."""
+    link, worker = thumbnail(URL, page)
+    assert f"/{BUCKET}/thumbnails/" in link, link
+    assert requests.get(link, timeout=15).content[:3] == b"\xff\xd8\xff"
+    assert worker in PORTS, worker
+
+
+def test_a_worker_per_server_and_redis_on_the_first_only_for_the_app_servers(gallery):
+    """app_processes on VMs: one Celery worker unit on each server, running the release
+    `current` names as the app's user; Redis (Debian's package) on the database host with a
+    password, refusing a client without it and any host that is not an app server."""
+    for port in PORTS.values():
+        host = vm.ssh_host(port)
+        assert host.service("djangoops-gallery-worker@1").is_running
+        assert host.service("djangoops-gallery-worker@1").is_enabled
+        main = host.check_output("systemctl show -p MainPID --value djangoops-gallery-worker@1")
+        assert host.check_output(f"ps -o user= -p {main}") == "djangoops-gallery"
+    first = vm.ssh_host(PORT)
+    assert first.check_output("redis-cli -h 127.0.0.1 ping 2>&1") .startswith("NOAUTH")
+    # the test controller (the lab's gateway) is not an app server: nftables resets it
+    refused = subprocess.run(["python3", "-c", f"import socket; socket.create_connection(({ADDRESSES['gallery1']!r}, 6379), 5)"],
+                             capture_output=True, text=True, timeout=30)
+    assert refused.returncode != 0 and "Connection refused" in refused.stderr, refused.stderr
+    # an app server reaches it
+    assert vm.ssh_host(PORTS["gallery2"]).run(
+        f"timeout 5 bash -c 'exec 3<>/dev/tcp/{ADDRESSES['gallery1']}/6379'").rc == 0
+
+
 def test_an_upload_is_in_the_bucket_for_both_servers_and_outlives_an_upgrade_and_a_rollback(gallery):
     """An image uploaded through NGINX lands in the bucket (django-storages, laid over the
     project's FileSystemStorage): both app servers find it, each one's page links it
-    (signed) and the link answers the same bytes. The collection's upgrade.yml to maroon and
-    rollback.yml, with the team's inventory, lose no request under load, and the upload is
-    served after each. The team's site playbook then changes nothing."""
+    (signed) and the link answers the same bytes; a Celery worker makes its thumbnail. The
+    collection's upgrade.yml to maroon and rollback.yml, with the team's inventory, lose no
+    request under load, tasks queued through the site during the upgrade each run exactly
+    once, and the upload is served after each. The team's site playbook then changes nothing."""
     png = tiny_png(int(time.time()))
     page = upload(URL, f"vm-{uuid.uuid4().hex[:8]}", png)
     link = photo_link(URL, page)
@@ -136,14 +168,38 @@ def test_an_upload_is_in_the_bucket_for_both_servers_and_outlives_an_upgrade_and
         assert requests.get(own, timeout=15).content == png
     # nothing of it in the servers' uploads folder: the bucket holds it
     assert not vm.ssh_host(PORT).file("/var/lib/djangoops-gallery/media/" + name).exists
+    thumbnail_is_made(page)
 
-    under_load(["/", page], lambda: day2("upgrade", image_colour="maroon"))
+    # tasks queued through the site at 4/s all through the upgrade, while each server's worker
+    # restarts on the new release (SIGTERM, its task finished): each runs exactly once
+    ticker = Ticker(URL).start()
+    try:
+        under_load(["/", page], lambda: day2("upgrade", image_colour="maroon"))
+        time.sleep(2)
+    finally:
+        ticker.stop()
+    assert len(ticker.queued) >= 100, len(ticker.queued)
+    ticker.assert_each_ran_once()
     assert colours() == {"maroon"}
     assert requests.get(photo_link(URL, page), timeout=15).content == png
 
     under_load(["/", page], lambda: day2("rollback"))
     assert colours() == {"orange"}
     assert requests.get(photo_link(URL, page), timeout=15).content == png
+    # the workers went back with the release: a new upload still gets its thumbnail
+    thumbnail_is_made(upload(URL, f"vm-{uuid.uuid4().hex[:8]}", tiny_png(int(time.time()) + 1)))
 
     again = site()
     assert again.rc == 0 and again.changed == 0, again.changed_tasks
+
+
+def test_a_broker_the_servers_cannot_reach_stops_before_any_change(gallery):
+    """A broker URL whose port nothing answers on: the app step stops on the first server,
+    naming the address (not the password), before its settings, migrations or release
+    change; the workers keep running."""
+    result = site(app_broker_url="redis://:never-shown@10.213.89.10:6390/0")
+    assert result.rc != 0, result.output[-3000:]
+    assert "does not reach the broker at 10.213.89.10:6390" in result.output, result.output[-3000:]
+    assert "never-shown" not in result.output
+    assert result.changed == 0, result.changed_tasks
+    assert all(vm.ssh_host(port).service("djangoops-gallery-worker@1").is_running for port in PORTS.values())

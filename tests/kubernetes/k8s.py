@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -74,6 +75,21 @@ def pod_run(namespace: str, name: str, image: str, command: list[str], labels: s
         return subprocess.CompletedProcess([KUBECTL, *args], terminated["exitCode"], log, "")
     finally:
         kubectl("-n", namespace, "delete", "pod", name, "--wait=false", "--ignore-not-found", check=False)
+
+
+def answers_within(namespace: str, image: str, labels: str, seconds: int, probe: str) -> subprocess.CompletedProcess:
+    """The shell command probe, every half second for `seconds`, from a new pod of image (uid 999,
+    restricted pod security) in namespace, with labels: exit 0 once probe succeeded. A pod just
+    made is admitted by a NetworkPolicy a moment after it starts (about a second here: kube-router
+    learns its address), so one try would say nothing."""
+    name = f"client-{uuid.uuid4().hex[:6]}"
+    script = f"for i in $(seq {seconds * 2}); do {probe} && exit 0; sleep 0.5; done; exit 1"
+    overrides = {"spec": {
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 999, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{"name": name, "image": image, "command": ["bash", "-c", script],
+                        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}]}}
+    return pod_run(namespace, name, image, ["bash", "-c", script], labels=labels, overrides=overrides,
+                   timeout=120 + seconds * 2)
 
 
 def database_sql(namespace: str, query: str, app: str = "djangoops-blog", user: str = "postgres",

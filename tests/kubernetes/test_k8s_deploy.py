@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from k8s import E2E_NS, E2E_VARS, KUBECTL, database_sql, eventually, kubectl, kubectl_json, pod_run
+from k8s import E2E_NS, E2E_VARS, KUBECTL, answers_within, database_sql, eventually, kubectl, kubectl_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from ansible_run import REPO, playbook  # noqa: E402
@@ -168,20 +168,11 @@ def test_a_scheduled_command_runs_as_a_cronjob(deployed):
 
 
 def pg_answers_within(namespace: str, labels: str, seconds: int) -> subprocess.CompletedProcess:
-    """pg_isready against the database's Service, every half second for `seconds`, from a new
-    pod of the database's image (restricted pod security) in namespace, with labels: exit 0
-    once PostgreSQL answered. A pod just made is admitted a moment after it starts (about a
-    second here: kube-router learns its address), so one try would say nothing."""
+    """pg_isready against the database's Service from a new pod of the database's image in
+    namespace, with labels, for up to `seconds` (k8s.answers_within)."""
     image = kubectl_json("-n", NS, "get", "statefulset", f"{APP}-postgres")["spec"]["template"]["spec"]["containers"][0]["image"]
-    name = f"pg-client-{uuid.uuid4().hex[:6]}"
-    script = (f"for i in $(seq {seconds * 2}); do pg_isready -h {APP}-postgres.{NS}.svc.cluster.local -p 5432 -t 1 "
-              "&& exit 0; sleep 0.5; done; exit 1")
-    overrides = {"spec": {
-        "securityContext": {"runAsNonRoot": True, "runAsUser": 999, "seccompProfile": {"type": "RuntimeDefault"}},
-        "containers": [{"name": name, "image": image, "command": ["bash", "-c", script],
-                        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}]}}
-    return pod_run(namespace, name, image, ["bash", "-c", script], labels=labels, overrides=overrides,
-                   timeout=120 + seconds * 2)
+    return answers_within(namespace, image, labels, seconds,
+                          f"pg_isready -h {APP}-postgres.{NS}.svc.cluster.local -p 5432 -t 1")
 
 
 def test_only_the_collections_pods_reach_the_database(deployed):

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from k8s import fresh_deployment, kubectl, kubectl_json
+from k8s import answers_within, fresh_deployment, kubectl, kubectl_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from ansible_run import playbook  # noqa: E402
-from gallery_client import curator_session, tiny_png, upload  # noqa: E402
+from gallery_client import Ticker, curator_session, thumbnail, tiny_png, upload  # noqa: E402
 from loadgen import Load  # noqa: E402
 
 INVENTORY = "examples/gallery-ops/kubernetes"
@@ -122,6 +122,52 @@ def test_python_3_13_django_6_and_settings_by_the_projects_names(gallery):
     assert {"GALLERY_SECRET_KEY", "GALLERY_DATABASE_URL"} <= set(secret)
 
 
+def worker_image() -> str:
+    return kubectl_json("-n", NS, "get", "deployment", f"{APP}-worker")["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def thumbnail_is_made(url: str, page: str) -> None:
+    """The upload's thumbnail, made in the background by the Celery worker's pod
+    (app_processes) through Redis (djangoops.stack.broker), is on the photo's page and in the
+    bucket, a JPEG."""
+    link, worker = thumbnail(url, page)
+    assert "/djangoops-gallery-media/thumbnails/" in link, link
+    assert requests.get(link, timeout=15).content[:3] == b"\xff\xd8\xff"
+    assert worker.startswith(f"{APP}-worker-"), worker
+
+
+def test_a_worker_deployment_and_redis_that_admits_the_apps_pods_only(gallery):
+    """app_processes on Kubernetes: a Deployment of the Celery worker from the web pods' image
+    and settings, with no Service; Redis in a StatefulSet with a password, whose
+    NetworkPolicy admits the app's pods only."""
+    worker = kubectl_json("-n", NS, "get", "deployment", f"{APP}-worker")
+    web = kubectl_json("-n", NS, "get", "deployment", APP)["spec"]["template"]["spec"]["containers"][0]
+    container = worker["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"][:4] == ["celery", "-A", "gallery_site", "worker"]
+    assert container["image"] == web["image"] and container["envFrom"] == web["envFrom"]
+    assert worker["status"].get("readyReplicas") == 1, worker["status"]
+    assert worker["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 30
+    services = kubectl_json("-n", NS, "get", "services")["items"]
+    assert not any(s["spec"].get("selector", {}).get("app.kubernetes.io/component") == "process" for s in services)
+    secret = next(s for s in kubectl_json("-n", NS, "get", "secrets")["items"]
+                  if s["metadata"]["name"].startswith(f"{APP}-env-"))["data"]
+    assert "GALLERY_BROKER_URL" in secret
+    # a client without the password is refused; a pod that is not the app's cannot connect
+    assert "NOAUTH" in kubectl("-n", NS, "exec", f"{APP}-redis-0", "--", "redis-cli", "ping")
+    ours = redis_answers_within(f"app.kubernetes.io/instance={APP}", 60)
+    assert ours.returncode == 0, ours.stdout
+    stranger = redis_answers_within("app.kubernetes.io/instance=stranger", 8)
+    assert stranger.returncode != 0 and "NOAUTH" not in stranger.stdout, stranger.stdout
+
+
+def redis_answers_within(labels: str, seconds: int):
+    """redis-cli ping against the broker's Service from a new pod of the broker's image, with
+    labels, for up to `seconds`: exit 0 once Redis answered (NOAUTH: it wants the password)."""
+    image = kubectl_json("-n", NS, "get", "statefulset", f"{APP}-redis")["spec"]["template"]["spec"]["containers"][0]["image"]
+    return answers_within(NS, image, labels, seconds,
+                          f"timeout 1 redis-cli -h {APP}-redis.{NS}.svc.cluster.local ping 2>&1 | grep NOAUTH")
+
+
 def test_an_upload_is_in_the_bucket_for_every_pod_and_outlives_an_upgrade_and_a_rollback(gallery):
     """An image uploaded through one pod is stored in the bucket (django-storages, laid over
     the project's FileSystemStorage by the collection), every pod finds it, its signed link
@@ -134,6 +180,7 @@ def test_an_upload_is_in_the_bucket_for_every_pod_and_outlives_an_upgrade_and_a_
     page = upload(url, title, png)
     link, body = served_image(url, page)
     assert body == png
+    thumbnail_is_made(url, page)
     assert "/djangoops-gallery-media/photos/" in link and "X-Amz-Signature=" in link, link
     name = link.split("/djangoops-gallery-media/", 1)[1].split("?", 1)[0]
     pods = web_pods()
@@ -147,17 +194,24 @@ def test_an_upload_is_in_the_bucket_for_every_pod_and_outlives_an_upgrade_and_a_
     built = deploy(playbook_path="playbooks/build.yml", image_colour="maroon")
     assert built.rc == 0, built.output[-5000:]
     load = Load(url, rate=15, paths=["/", page], max_requests=10**6, max_seconds=1200).start()
+    # tasks queued through the site at 4/s all through the upgrade, while the worker's pod is
+    # replaced (SIGTERM, its task finished): each runs exactly once
+    ticker = Ticker(url).start()
     time.sleep(3)
     try:
         with load.operation():
             upgraded = deploy(playbook_path="playbooks/upgrade.yml", image_colour="maroon")
         time.sleep(3)
     finally:
+        ticker.stop()
         stats = load.stop()
     assert upgraded.rc == 0, upgraded.output[-5000:]
     assert stats.failed == 0, stats.failures[:5]
     stats.assert_clean()
     assert served_image(url, page)[1] == png
+    assert len(ticker.queued) >= 100, len(ticker.queued)
+    ticker.assert_each_ran_once()
+    assert worker_image() == kubectl_json("-n", NS, "get", "deployment", APP)["spec"]["template"]["spec"]["containers"][0]["image"]
     # the upgrade published maroon's static files next to orange's: both pages' files answer
     assert "Upload the new release's static files to their bucket" in upgraded.output
     served_css(requests.get(url + "/", timeout=15).text)
@@ -165,6 +219,9 @@ def test_an_upload_is_in_the_bucket_for_every_pod_and_outlives_an_upgrade_and_a_
     rolled = deploy(playbook_path="playbooks/rollback.yml")
     assert rolled.rc == 0, rolled.output[-5000:]
     assert served_image(url, page)[1] == png
+    # the worker went back with the web pods, and a new upload still gets its thumbnail
+    assert worker_image() == kubectl_json("-n", NS, "get", "deployment", APP)["spec"]["template"]["spec"]["containers"][0]["image"]
+    thumbnail_is_made(url, upload(url, f"upload-{uuid.uuid4().hex[:8]}", tiny_png(int(time.time()) + 1)))
     served_css(requests.get(url + "/", timeout=15).text)
     assert title in requests.get(url + "/", timeout=15).text
 

@@ -100,3 +100,13 @@ FILE_UPLOAD_PERMISSIONS = 0o644
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = _flag("GALLERY_HTTPS", "true")
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT
+
+# Background work: Celery, with its broker from the environment. Without one, uploads get
+# no thumbnail (nothing is queued). A task is acknowledged after it ran, so a worker killed
+# mid-task leaves it to another; a worker takes one task at a time.
+CELERY_BROKER_URL = os.environ.get("GALLERY_BROKER_URL", "")
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = TIME_ZONE

@@ -1,9 +1,12 @@
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.db.models import Count
+from django.http import Http404, JsonResponse
+from django.views.decorators.http import require_POST
 from django.shortcuts import get_object_or_404, redirect, render
 
 from .forms import PhotoForm
-from .models import Album, Photo
+from .models import Album, Photo, Tick
 
 FEATURED = "featured"
 
@@ -32,5 +35,30 @@ def upload(request):
         new = form.save(commit=False)
         new.album = _featured()
         new.save()
+        if settings.CELERY_BROKER_URL:
+            from .tasks import make_thumbnail
+
+            make_thumbnail.delay_on_commit(new.pk)
         return redirect("photo", pk=new.pk)
     return render(request, "photos/upload.html", {"form": form})
+
+
+@login_required(login_url="/admin/login/")
+@require_POST
+def tick(request):
+    """Queue one record_tick task under the key posted (the curator's check of the queue)."""
+    key = request.POST.get("key", "")[:64]
+    if not key or not settings.CELERY_BROKER_URL:
+        return JsonResponse({"queued": False}, status=400)
+    from .tasks import record_tick
+
+    record_tick.delay_on_commit(key)
+    return JsonResponse({"queued": True, "key": key})
+
+
+@login_required(login_url="/admin/login/")
+def ticks(request):
+    """How many times each key's task ran, for the keys with a prefix (?prefix=...)."""
+    runs = (Tick.objects.filter(key__startswith=request.GET.get("prefix", ""))
+            .values("key").annotate(runs=Count("id")).order_by())
+    return JsonResponse({row["key"]: row["runs"] for row in runs})
