@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.djangoops.stack.plugins.filter.app import app_manage_commands
-from ansible_collections.djangoops.stack.plugins.filter.schedule import named_items, systemd_exec_words
+from ansible_collections.djangoops.stack.plugins.filter.schedule import command_words, named_items, systemd_exec_words
 
 # Names the app's other objects use (the Gunicorn pods' component, the migration Job, the
 # database's and the broker's StatefulSets, the scheduled commands' prefix on VMs).
@@ -18,15 +17,14 @@ RESERVED = ("web", "migrate", "postgres", "redis", "scheduled", "config", "env")
 _KEYS = ("name", "command", "count", "singleton", "group", "stop_timeout", "resources")
 
 
-def _integer(value):
-    """An int from an int or a string of digits (inventories give either); None otherwise."""
+def _whole(value, least: int):
+    """An int of at least `least` from an int or a string of digits (inventories give either);
+    None for anything else."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
     if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
-        return int(value)
-    return None
+        value = int(value)
+    return value if isinstance(value, int) and value >= least else None
 
 
 def app_processes(items=None, bin_dir: str = ""):
@@ -47,24 +45,22 @@ def app_processes(items=None, bin_dir: str = ""):
         if "command" not in item or item["command"] in (None, "", []):
             problems.append(f"{label} has no command: name the program to run, such as 'celery -A proj worker'")
             continue
-        parsed = app_manage_commands([item["command"]])
-        if parsed["problems"]:
-            problems.append(f"{label}: command " + parsed["problems"][0].split(" ", 2)[2])
+        argv = command_words(item, label, problems)
+        if argv is None:
             continue
-        argv = parsed["commands"][0]
         singleton = item.get("singleton", False)
         if not isinstance(singleton, bool):
             problems.append(f"{label}: singleton must be true or false, not {singleton!r}")
             continue
-        count = _integer(item.get("count", 1))
-        if count is None or count < 0:
+        count = _whole(item.get("count", 1), 0)
+        if count is None:
             problems.append(f"{label}: count must be a whole number, 0 or more, not {item.get('count')!r}")
             continue
         if singleton and count > 1:
             problems.append(f"{label}: a singleton runs exactly once: count must be 0 or 1, not {count}")
             continue
-        stop_timeout = _integer(item.get("stop_timeout", 30))
-        if stop_timeout is None or stop_timeout < 1:
+        stop_timeout = _whole(item.get("stop_timeout", 30), 1)
+        if stop_timeout is None:
             problems.append(f"{label}: stop_timeout must be a whole number of seconds, 1 or more, not {item.get('stop_timeout')!r}")
             continue
         group = item.get("group", "")

@@ -158,6 +158,16 @@ def named_items(items, keys: tuple[str, ...], problems: list[str], reserved: tup
             yield label, name, item
 
 
+def command_words(item: dict, label: str, problems: list[str]):
+    """The words of a named item's command (a string or a list of words, as in
+    app_manage_commands), or None with what is wrong in problems, naming the item."""
+    parsed = app_manage_commands([item["command"]])
+    if parsed["problems"]:
+        problems.append(f"{label}: command " + parsed["problems"][0].split(" ", 2)[2])
+        return None
+    return parsed["commands"][0]
+
+
 def app_scheduled_commands(items=None, time_zone: str = "Etc/UTC"):
     """The app role's app_scheduled_commands, read once for both targets.
 
@@ -182,11 +192,9 @@ def app_scheduled_commands(items=None, time_zone: str = "Etc/UTC"):
         if "command" not in item:
             problems.append(f"{label} has no command: name the management command to run")
             continue
-        parsed = app_manage_commands([item["command"]])
-        if parsed["problems"]:
-            problems.append(f"{label}: command " + parsed["problems"][0].split(" ", 2)[2])
+        argv = command_words(item, label, problems)
+        if argv is None:
             continue
-        argv = parsed["commands"][0]
         commands.append({"name": name, "schedule": " ".join(schedule.split()), "time_zone": zone, "argv": argv,
                          "on_calendar": on_calendar, "exec_words": systemd_exec_words(argv)})
     return {"commands": commands, "problems": problems}
