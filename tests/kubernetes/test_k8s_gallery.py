@@ -122,8 +122,8 @@ def test_python_3_13_django_6_and_settings_by_the_projects_names(gallery):
     assert {"GALLERY_SECRET_KEY", "GALLERY_DATABASE_URL"} <= set(secret)
 
 
-def worker_image() -> str:
-    return kubectl_json("-n", NS, "get", "deployment", f"{APP}-worker")["spec"]["template"]["spec"]["containers"][0]["image"]
+def image_of(deployment: str) -> str:
+    return kubectl_json("-n", NS, "get", "deployment", deployment)["spec"]["template"]["spec"]["containers"][0]["image"]
 
 
 def thumbnail_is_made(url: str, page: str) -> None:
@@ -211,7 +211,7 @@ def test_an_upload_is_in_the_bucket_for_every_pod_and_outlives_an_upgrade_and_a_
     assert served_image(url, page)[1] == png
     assert len(ticker.queued) >= 100, len(ticker.queued)
     ticker.assert_each_ran_once()
-    assert worker_image() == kubectl_json("-n", NS, "get", "deployment", APP)["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image_of(f"{APP}-worker") == image_of(APP)
     # the upgrade published maroon's static files next to orange's: both pages' files answer
     assert "Upload the new release's static files to their bucket" in upgraded.output
     served_css(requests.get(url + "/", timeout=15).text)
@@ -220,7 +220,7 @@ def test_an_upload_is_in_the_bucket_for_every_pod_and_outlives_an_upgrade_and_a_
     assert rolled.rc == 0, rolled.output[-5000:]
     assert served_image(url, page)[1] == png
     # the worker went back with the web pods, and a new upload still gets its thumbnail
-    assert worker_image() == kubectl_json("-n", NS, "get", "deployment", APP)["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image_of(f"{APP}-worker") == image_of(APP)
     thumbnail_is_made(url, upload(url, f"upload-{uuid.uuid4().hex[:8]}", tiny_png(int(time.time()) + 1)))
     served_css(requests.get(url + "/", timeout=15).text)
     assert title in requests.get(url + "/", timeout=15).text
