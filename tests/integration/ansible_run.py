@@ -83,3 +83,9 @@ def _log_timing(args: tuple[str, ...], extra_vars: dict | None, seconds: float, 
             f" vars={','.join(sorted(extra_vars or {}))} test={test}\n")
     with open(path, "a", encoding="utf-8") as log:
         log.write(line)
+    # Each run's whole output too, when asked (a profile: ANSIBLE_CALLBACKS_ENABLED=
+    # ansible.posix.profile_tasks): DJANGOOPS_PLAYBOOK_OUTPUT names the file they go to.
+    out = os.environ.get("DJANGOOPS_PLAYBOOK_OUTPUT")
+    if out:
+        with open(out, "a", encoding="utf-8") as log:
+            log.write(f"\n##### {line}{result.output}\n")

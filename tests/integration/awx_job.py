@@ -185,6 +185,8 @@ def run_job(image: str, template: str, *, inventory: dict, workdir: Path, answer
                                     "/usr/share/ansible/collections:/runner/project/collections",
         "ANSIBLE_FORCE_COLOR": "False",
         **env_injected,
+        # a profile asked of the test run (ansible_run.py's DJANGOOPS_PLAYBOOK_OUTPUT) reaches the job
+        **{k: v for k, v in os.environ.items() if k in ("ANSIBLE_CALLBACKS_ENABLED", "PROFILE_TASKS_TASK_OUTPUT_LIMIT")},
         **(envvars or {}),
     }
     _write(pdd / "env" / "envvars", json.dumps(env))

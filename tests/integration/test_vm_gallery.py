@@ -189,8 +189,20 @@ def test_an_upload_is_in_the_bucket_for_both_servers_and_outlives_an_upgrade_and
     # the workers went back with the release: a new upload still gets its thumbnail
     thumbnail_is_made(upload(URL, f"vm-{uuid.uuid4().hex[:8]}", tiny_png(int(time.time()) + 1)))
 
-    again = site()
-    assert again.rc == 0 and again.changed == 0, again.changed_tasks
+    # Another app on this server whose name begins with this one's and a hyphen: the team's
+    # site playbook leaves its process units alone (the app role knows its own by their line
+    # X-Djangoops-App, not by the name pattern djangoops-gallery-*@, which matches them too).
+    first = vm.ssh_host(PORTS["gallery1"])
+    other = "/etc/systemd/system/djangoops-gallery-api-worker@.service"
+    first.check_output(f"printf '[Unit]\\nDescription=another app\\n[Service]\\nExecStart=/bin/sleep infinity\\n"
+                       f"[Install]\\nWantedBy=multi-user.target\\n' > {other} && systemctl daemon-reload"
+                       " && systemctl enable --now djangoops-gallery-api-worker@1")
+    try:
+        again = site()
+        assert again.rc == 0 and again.changed == 0, again.changed_tasks
+        assert first.file(other).exists and first.service("djangoops-gallery-api-worker@1").is_running
+    finally:
+        first.run(f"systemctl disable --now djangoops-gallery-api-worker@1; rm -f {other}; systemctl daemon-reload")
 
 
 def test_a_broker_the_servers_cannot_reach_stops_before_any_change(gallery):

@@ -283,10 +283,17 @@ def test_plain_http_is_redirected_to_https_whatever_the_client_claims(converged)
     assert "Strict-Transport-Security" not in r.headers  # HSTS only over HTTPS
 
 
-def test_only_a_trusted_proxy_may_say_https(converged, lab_run):
-    """With the db host as a trusted TLS proxy (service_trusted_proxies), its plain-HTTP
-    request saying X-Forwarded-Proto: https is served (the page, no redirect loop), while the
-    same request from app1 is redirected: only the listed addresses are believed."""
+def test_a_trusted_proxy_a_write_freeze_and_a_pool_of_named_servers(converged, lab_run):
+    """One deploy of the load balancer with three settings, then back (each deploy costs the
+    test machine a run):
+    - service_trusted_proxies (the db host as a trusted TLS proxy): its plain-HTTP request
+      saying X-Forwarded-Proto: https is served (the page, no redirect loop), while the same
+      request from app1 is redirected: only the listed addresses are believed;
+    - service_write_freeze: a POST (the admin's login form) is answered 503 with Retry-After
+      while pages serve;
+    - service_upstream_servers: the pool sends only to the servers named (app1's address and
+      port, as a migration names the cluster's Service).
+    Back: the db host is redirected too, writes reach the app again, both hosts serve."""
     probe = ("import sys, urllib.request, urllib.error\n"
              "class Keep(urllib.request.HTTPRedirectHandler):\n"
              "    def redirect_request(self, *args, **kwargs):\n"
@@ -301,26 +308,13 @@ def test_only_a_trusted_proxy_may_say_https(converged, lab_run):
         return subprocess.run(["docker", "exec", f"djangoops-lab-{host}", "python3", "-c", probe],
                               capture_output=True, text=True, check=True).stdout.strip()
 
-    trusted = lab_run("deploy.yml", "--tags", "service", service_trusted_proxies=["10.213.87.30/32"])
-    try:
-        assert trusted.rc == 0, trusted.output[-4000:]
-        assert (status_from("db"), status_from("app1")) == ("200", "301")
-    finally:
-        back = lab_run("deploy.yml", "--tags", "service")
-        assert back.rc == 0, back.output[-4000:]
-    assert status_from("db") == "301"
-
-
-def test_a_write_freeze_and_a_pool_of_named_servers(converged, lab_run):
-    """service_write_freeze: a POST (the admin's login form) is answered 503 with Retry-After
-    while pages serve; service_upstream_servers: the pool sends only to the servers named
-    (app1's address and port, as a migration names the cluster's Service). One deploy of the
-    load balancer with both, then back: writes reach the app again, both hosts serve."""
     login = f"{vm.LAB_URL}/admin/login/"
-    changed = lab_run("deploy.yml", "--tags", "service", service_write_freeze=True,
-                      service_write_freeze_retry_after=7, service_upstream_servers=["10.213.87.21:8000"])
+    changed = lab_run("deploy.yml", "--tags", "service", service_trusted_proxies=["10.213.87.30/32"],
+                      service_write_freeze=True, service_write_freeze_retry_after=7,
+                      service_upstream_servers=["10.213.87.21:8000"])
     try:
         assert changed.rc == 0, changed.output[-4000:]
+        assert (status_from("db"), status_from("app1")) == ("200", "301")
         frozen = requests.post(login, data={"username": "x", "password": "y"}, timeout=10)
         assert (frozen.status_code, frozen.headers.get("Retry-After")) == (503, "7")
         pages = [requests.get(f"{vm.LAB_URL}/", timeout=10) for _ in range(10)]
@@ -329,6 +323,7 @@ def test_a_write_freeze_and_a_pool_of_named_servers(converged, lab_run):
     finally:
         back = lab_run("deploy.yml", "--tags", "service")
         assert back.rc == 0, back.output[-4000:]
+    assert status_from("db") == "301"
     # Django answers the form itself again (403: no CSRF cookie), not NGINX's 503
     assert requests.post(login, data={"username": "x", "password": "y"}, timeout=10).status_code == 403
     assert {requests.get(f"{vm.LAB_URL}/", timeout=10).headers["X-Served-By"] for _ in range(20)} == {"app1", "app2"}
