@@ -61,32 +61,47 @@ def thumbnail(url: str, page: str, seconds: float = 90) -> tuple[str, str]:
         time.sleep(1)
 
 
+def queue_tick(session: requests.Session, url: str, key: str, seconds: float = 0.2) -> requests.Response:
+    """Queue examples/gallery's record_tick task under key through the site, as the curator
+    (session): one that takes seconds (more than 1: it leaves "<key>/started" as it begins)."""
+    return session.post(url + "/ticks/add/", data={"key": key, "seconds": seconds}, timeout=10,
+                        headers={"X-CSRFToken": session.cookies.get("csrftoken", ""), "Referer": url + "/"})
+
+
+def tick_runs(session: requests.Session, url: str, prefix: str) -> dict[str, int]:
+    """How many times each task whose key begins with prefix ran, read through the site."""
+    answer = session.get(url + "/ticks/", params={"prefix": prefix}, timeout=15)
+    assert answer.status_code == 200, answer.status_code
+    return answer.json()
+
+
 class Ticker:
     """Queues examples/gallery's record_tick task through the site (POST /ticks/add/, as the
     curator) at a steady rate from a thread, each under a key of its own; then reads through
     the site (GET /ticks/) how many times each key's task ran. Bounded: at most `limit` tasks."""
 
-    def __init__(self, url: str, rate: float = 4, limit: int = 2000):
-        self.url, self.interval, self.limit = url, 1 / rate, limit
+    def __init__(self, url: str, rate: float = 4, limit: int = 2000, seconds: float = 0.2):
+        self.url, self.interval, self.limit, self.seconds = url, 1 / rate, limit, seconds
         self.prefix = f"tick-{int(time.time())}-"
         self.session = curator_session(url)
         self.queued: list[str] = []
+        self.sent: dict[str, float] = {}  # when each queued key's request was sent (time.time())
         self.refused: list[tuple[str, str]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        token = self.session.cookies.get("csrftoken", "")
         number = 0
         while not self._stop.is_set() and number < self.limit:
             started = time.monotonic()
             key = f"{self.prefix}{number:05d}"
             number += 1
             try:
-                answer = self.session.post(self.url + "/ticks/add/", data={"key": key}, timeout=10,
-                                           headers={"X-CSRFToken": token, "Referer": self.url + "/"})
+                sent = time.time()
+                answer = queue_tick(self.session, self.url, key, self.seconds)
                 if answer.status_code == 200 and answer.json().get("queued"):
                     self.queued.append(key)
+                    self.sent[key] = sent
                 else:
                     self.refused.append((key, f"HTTP {answer.status_code}"))
             except (requests.RequestException, ValueError) as err:
@@ -102,9 +117,7 @@ class Ticker:
         self._thread.join(timeout=30)
 
     def runs(self) -> dict[str, int]:
-        answer = self.session.get(self.url + "/ticks/", params={"prefix": self.prefix}, timeout=15)
-        assert answer.status_code == 200, answer.status_code
-        return answer.json()
+        return tick_runs(self.session, self.url, self.prefix)
 
     def assert_each_ran_once(self, seconds: float = 120) -> dict[str, int]:
         """Every queued task ran, none twice: waits up to seconds for the queue to drain."""

@@ -212,6 +212,8 @@ BAD = {
     "scale beyond the lab": ("lab/scale", {"scale_app_hosts": 12}, "scale_app_hosts"),
     "scale other than the inventory": ("scale", {"scale_app_hosts": 3}, "scale_app_hosts"),
     "scale not a number": ("scale", {"scale_app_hosts": "three"}, "scale_app_hosts"),
+    "scale a process type on VMs": ("scale", {"scale_process": "worker", "scale_replicas": 3},
+                                    "Set count of that item of app_processes"),
     "teardown data not a bool": ("teardown", {"teardown_remove_data": "maybe"}, "teardown_remove_data"),
     "teardown of the lab from the collection": ("teardown", {"teardown_remove_lab": True}, "lab/lab_down.yml"),
 }

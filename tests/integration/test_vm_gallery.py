@@ -17,7 +17,7 @@ import requests
 
 import vm_helpers as vm
 from ansible_run import REPO, playbook
-from gallery_client import Ticker, curator_session, thumbnail, tiny_png, upload
+from gallery_client import Ticker, curator_session, queue_tick, thumbnail, tick_runs, tiny_png, upload
 from loadgen import Load
 
 INVENTORY = REPO / "examples" / "gallery-ops" / "vms"
@@ -147,6 +147,51 @@ def test_a_worker_per_server_and_redis_on_the_first_only_for_the_app_servers(gal
     # an app server reaches it
     assert vm.ssh_host(PORTS["gallery2"]).run(
         f"timeout 5 bash -c 'exec 3<>/dev/tcp/{ADDRESSES['gallery1']}/6379'").rc == 0
+
+
+def test_beat_a_singleton_runs_on_one_of_the_two_servers_and_queues_each_heartbeat_once(gallery):
+    """Celery beat (app_processes, singleton: true) with two servers in its group: its unit on
+    the group's first server only; the heartbeats it queues every 5 s were all sent from
+    there, and none closer than 3 s to the next (a second beat anywhere would halve the gaps)."""
+    assert vm.ssh_host(PORTS["gallery1"]).service("djangoops-gallery-beat@1").is_running
+    assert vm.ssh_host(PORTS["gallery2"]).run("systemctl cat djangoops-gallery-beat@1").rc != 0
+    session = curator_session(URL)
+    since = time.time()
+    deadline = time.monotonic() + 60
+    while True:
+        beats = sorted((float(key.rsplit("-", 1)[1]), key) for key in tick_runs(session, URL, "beat-")
+                       if float(key.rsplit("-", 1)[1]) > since)
+        if len(beats) >= 4 or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert len(beats) >= 4, beats
+    assert {key.split("-")[1] for _, key in beats} == {"gallery1"}, beats
+    gaps = [later - earlier for (earlier, _), (later, _) in zip(beats, beats[1:])]
+    assert min(gaps) > 3, gaps
+
+
+def runs_become(session, key: str, expected: dict[str, int], seconds: float) -> None:
+    """Wait until the runs of the tasks under key (and "<key>/started") are expected."""
+    deadline = time.monotonic() + seconds
+    while (runs := tick_runs(session, URL, key)) != expected and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert runs == expected, runs
+
+
+def test_a_worker_killed_mid_task_leaves_the_task_to_a_worker_that_runs_it_once(gallery):
+    """The gallery's tasks are acknowledged once they ran (acks_late, reject_on_worker_lost):
+    the worker processes running a task killed (SIGKILL, as the OOM killer does) while it runs,
+    Celery gives the task back to the broker and a worker runs it again from the start, to its
+    end, once; the worker services stay up."""
+    session = curator_session(URL)
+    key = f"slow-{uuid.uuid4().hex[:12]}"
+    assert queue_tick(session, URL, key, seconds=8).json() == {"queued": True, "key": key}
+    runs_become(session, key, {f"{key}/started": 1}, seconds=60)
+    for port in PORTS.values():  # the pool's processes, on both servers: one of them runs it
+        vm.ssh_host(port).check_output(
+            "pkill -KILL -P $(systemctl show -p MainPID --value djangoops-gallery-worker@1)")
+    runs_become(session, key, {f"{key}/started": 2, key: 1}, seconds=90)
+    assert all(vm.ssh_host(port).service("djangoops-gallery-worker@1").is_running for port in PORTS.values())
 
 
 def test_an_upload_is_in_the_bucket_for_both_servers_and_outlives_an_upgrade_and_a_rollback(gallery):

@@ -160,6 +160,23 @@ def test_a_worker_deployment_and_redis_that_admits_the_apps_pods_only(gallery):
     assert stranger.returncode != 0 and "NOAUTH" not in stranger.stdout, stranger.stdout
 
 
+def test_scale_sets_a_process_types_pods_and_refuses_a_name_that_is_not_one(gallery):
+    """playbooks/scale.yml with scale_process: a name that is not one of app_processes is
+    refused before any change, naming those there are; the worker's Deployment goes to 2
+    ready pods, then back to the inventory's 1."""
+    web = kubectl_json("-n", NS, "get", "deployment", APP)["spec"]["replicas"]
+    wrong = deploy(playbook_path="playbooks/scale.yml", scale_process="mailer", scale_replicas=2)
+    assert wrong.rc != 0 and wrong.changed == 0, wrong.changed_tasks
+    flat = " ".join(wrong.output.split())
+    assert "mailer" in flat and "(app_processes: worker). Nothing changed." in flat, flat[-3000:]
+    for count in (2, 1):
+        result = deploy(playbook_path="playbooks/scale.yml", scale_process="worker", scale_replicas=count)
+        assert result.rc == 0, result.output[-3000:]
+        worker = kubectl_json("-n", NS, "get", "deployment", f"{APP}-worker")
+        assert worker["spec"]["replicas"] == count and worker["status"].get("readyReplicas") == count, worker["status"]
+    assert kubectl_json("-n", NS, "get", "deployment", APP)["spec"]["replicas"] == web  # the web pods' untouched
+
+
 def redis_answers_within(labels: str, seconds: int):
     """redis-cli ping against the broker's Service from a new pod of the broker's image, with
     labels, for up to `seconds`: exit 0 once Redis answered (NOAUTH: it wants the password)."""
@@ -226,16 +243,24 @@ def test_an_upload_is_in_the_bucket_for_every_pod_and_outlives_an_upgrade_and_a_
     assert title in requests.get(url + "/", timeout=15).text
 
 
-def test_a_bucket_the_pods_cannot_reach_stops_the_migration_job_before_any_pod_changes(gallery):
+def test_a_bucket_or_a_broker_the_pods_cannot_reach_stops_the_migration_job_before_any_pod_changes(gallery):
     """The controller reaches the bucket, the pods do not (a wrong app_media_bucket_endpoint_url):
-    the migration Job's bucket check fails, naming the bucket, and the Deployment is not changed."""
-    before = kubectl_json("-n", NS, "get", "deployment", APP)
+    the migration Job's bucket check fails, naming the bucket. A broker URL whose port nothing
+    answers on: its broker check fails, naming the address and not the password. Either way
+    the Deployments (web and worker) are not changed and the site serves."""
+    before = {name: kubectl_json("-n", NS, "get", "deployment", name) for name in (APP, f"{APP}-worker")}
     result = deploy(app_media_bucket_endpoint_url="http://10.213.99.1:7079")  # nothing listens there
     assert result.rc != 0
     flat = " ".join(result.output.split())
     assert "the media bucket check failed" in flat and "djangoops-gallery-media" in flat, flat[-3000:]
     assert "running release keeps serving" in flat
-    after = kubectl_json("-n", NS, "get", "deployment", APP)
-    assert after["metadata"]["generation"] == before["metadata"]["generation"]
-    assert after["spec"]["template"] == before["spec"]["template"]
+    result = deploy(app_broker_url=f"redis://:never-shown@{APP}-redis:6390/0")
+    assert result.rc != 0
+    flat = " ".join(result.output.split())
+    assert "the broker check failed" in flat and f"{APP}-redis:6390" in flat, flat[-3000:]
+    assert "never-shown" not in result.output and "running release keeps serving" in flat
+    for name, earlier in before.items():
+        after = kubectl_json("-n", NS, "get", "deployment", name)
+        assert after["metadata"]["generation"] == earlier["metadata"]["generation"], name
+        assert after["spec"]["template"] == earlier["spec"]["template"], name
     assert requests.get(gallery["url"] + "/", timeout=15).status_code == 200

@@ -104,12 +104,13 @@ def project(tmp_path):
         "PASSWORD_HASHERS = ['django.contrib.auth.hashers.MD5PasswordHasher']\n"
     )
 
-    def run(commands=(), reset=False, stdin=False, password=SECRET):
+    def run(commands=(), reset=False, stdin=False, password=SECRET, extra=None):
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "djangoops_test_settings", "PYTHONPATH": str(tmp_path)}
         script_env = {
             "DJANGOOPS_SUPERUSER_NAME": "admin", "DJANGOOPS_SUPERUSER_EMAIL": "admin@example.invalid",
             "DJANGOOPS_SUPERUSER_PASSWORD": password, "DJANGOOPS_SUPERUSER_RESET": "true" if reset else "false",
             "DJANGOOPS_MANAGE_COMMANDS": json.dumps([list(c) for c in commands]),
+            **(extra or {}),
         }
         if stdin:  # as tasks/vms_manage.yml sends it: the superuser's details inside the code
             code = ("import json as _json, os as _os\n"
@@ -346,3 +347,32 @@ def test_the_timeout_that_cancelled_a_statement_is_named():
     assert F["timeout_hit"]("canceling statement due to lock timeout") == "lock_timeout"
     assert F["timeout_hit"]("canceling statement due to statement timeout") == "statement_timeout"
     assert F["timeout_hit"]("relation does not exist") is None
+
+
+@pytest.mark.parametrize(("text", "address"), [
+    ("djangoops-gallery-redis:6379", ("djangoops-gallery-redis", 6379)),
+    ("10.0.0.5:6380", ("10.0.0.5", 6380)),
+    ("[fd00::5]:5672", ("fd00::5", 5672)),
+    ("", None), ("redis", None), (":6379", None), ("host:", None), ("host:0", None), ("host:70000", None),
+])
+def test_broker_address(text, address):
+    assert F["broker_address"](text) == address
+
+
+def test_a_broker_that_does_not_answer_stops_before_the_migrations(project):
+    """The broker check comes before anything changes: no table is made, the address (never a
+    URL) is named; one that answers lets the run go on."""
+    import socket
+    run, sql = project
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound, not listening: refused
+        proc, result = run(extra={"DJANGOOPS_BROKER_ADDRESS": f"127.0.0.1:{port}", "DJANGOOPS_BROKER_WAIT": "1"})
+    assert proc.returncode != 0
+    assert f"the broker check failed: the app does not reach the broker at 127.0.0.1:{port} within 1 s" in proc.stdout
+    assert result["failed"]["command"] == "connect" and not result["changes"]
+    assert sql("select name from sqlite_master where name = 'auth_user'") == []
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        proc, result = run(extra={"DJANGOOPS_BROKER_ADDRESS": f"127.0.0.1:{listening.getsockname()[1]}"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "created superuser admin" in result["changes"]

@@ -7,6 +7,7 @@ variables only (docs/your-project.md); nothing here knows about djangoops.stack.
 """
 
 import os
+import socket
 from pathlib import Path
 
 import dj_database_url
@@ -110,3 +111,12 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
+
+# Celery beat (one per site: `celery -A gallery_site beat`) queues a heartbeat every
+# GALLERY_HEARTBEAT_SECONDS (default 5 minutes; 0: none). Each carries the name of the host
+# whose beat sent it, so the curator sees a second beat at once (GET /ticks/?prefix=beat-).
+_HEARTBEAT = float(os.environ.get("GALLERY_HEARTBEAT_SECONDS", "300"))
+CELERY_BEAT_SCHEDULE = {
+    "heartbeat": {"task": "photos.tasks.heartbeat", "schedule": _HEARTBEAT,
+                  "args": (socket.gethostname()[:40],)},
+} if _HEARTBEAT > 0 else {}

@@ -31,7 +31,19 @@ def make_thumbnail(photo_id):
 
 
 @shared_task
-def record_tick(key):
-    """A short task that leaves one row per run: while a worker restarts, some are in flight."""
-    time.sleep(0.2)
+def record_tick(key, seconds=0.2):
+    """A task that leaves one row per run: while a worker restarts, some are in flight. A
+    longer one (seconds, at most a minute) leaves a row "<key>/started" first, so a check
+    can tell it began, and how often: killed mid-task, it begins again on a worker."""
+    seconds = min(max(float(seconds), 0.0), 60.0)
+    if seconds > 1:
+        Tick.objects.create(key=f"{key[:56]}/started", ran_by=socket.gethostname()[:100])
+    time.sleep(seconds)
     Tick.objects.create(key=key[:64], ran_by=socket.gethostname()[:100])
+
+
+@shared_task
+def heartbeat(sent_by):
+    """Queued by Celery beat (settings.CELERY_BEAT_SCHEDULE) from the host sent_by: one row
+    per beat, whose key names that host, so two beats of one site show."""
+    Tick.objects.create(key=f"beat-{sent_by}-{time.time():.3f}"[:64], ran_by=socket.gethostname()[:100])

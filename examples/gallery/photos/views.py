@@ -46,19 +46,30 @@ def upload(request):
 @login_required(login_url="/admin/login/")
 @require_POST
 def tick(request):
-    """Queue one record_tick task under the key posted (the curator's check of the queue)."""
+    """Queue one record_tick task under the key posted (the curator's check of the queue),
+    optionally one that takes `seconds` (at most 60)."""
     key = request.POST.get("key", "")[:64]
-    if not key or not settings.CELERY_BROKER_URL:
+    try:
+        seconds = float(request.POST.get("seconds", "0.2"))
+    except ValueError:
+        seconds = -1.0
+    if not key or not 0 <= seconds <= 60 or not settings.CELERY_BROKER_URL:
         return JsonResponse({"queued": False}, status=400)
     from .tasks import record_tick
 
-    record_tick.delay_on_commit(key)
+    record_tick.delay_on_commit(key, seconds)
     return JsonResponse({"queued": True, "key": key})
 
 
 @login_required(login_url="/admin/login/")
 def ticks(request):
-    """How many times each key's task ran, for the keys with a prefix (?prefix=...)."""
-    runs = (Tick.objects.filter(key__startswith=request.GET.get("prefix", ""))
-            .values("key").annotate(runs=Count("id")).order_by())
+    """How many times each key's task ran, for the keys with a prefix (?prefix=...); with
+    ?times=1, when each run ended instead (seconds since the epoch)."""
+    found = Tick.objects.filter(key__startswith=request.GET.get("prefix", ""))
+    if request.GET.get("times"):
+        ended = {}
+        for key, ran_at in found.values_list("key", "ran_at").order_by("ran_at"):
+            ended.setdefault(key, []).append(ran_at.timestamp())
+        return JsonResponse(ended)
+    runs = found.values("key").annotate(runs=Count("id")).order_by()
     return JsonResponse({row["key"]: row["runs"] for row in runs})

@@ -10,6 +10,7 @@
 import io
 import json
 import os
+import socket
 import sys
 import time
 import traceback
@@ -24,6 +25,9 @@ OUTPUT_LIMIT = 4000
 # Seconds to wait for the database to accept a connection when DJANGOOPS_DATABASE_WAIT
 # is not set: a database (or its Service) made seconds ago may not answer yet.
 DATABASE_WAIT = 90
+# Seconds to wait for the task queue's broker (DJANGOOPS_BROKER_ADDRESS, "host:port") when
+# DJANGOOPS_BROKER_WAIT is not set: a broker made in the same run may still be starting.
+BROKER_WAIT = 15
 
 
 def wait_for_database(connect, wait, errors, clock, sleep, pause=2.0):
@@ -41,6 +45,15 @@ def wait_for_database(connect, wait, errors, clock, sleep, pause=2.0):
             if clock() + pause > deadline:
                 raise
             sleep(pause)
+
+
+def broker_address(text):
+    """(host, port) from "host:port" or "[v6 address]:port", or None when text names none."""
+    host, _, port = text.strip().rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    return host, int(port)
 
 
 def superuser_action(user, password, reset):
@@ -142,6 +155,22 @@ if bucket:
              f"the bucket {bucket} at {where} does not answer with the credentials given "
              f"(app_media_bucket, app_media_bucket_endpoint_url, app_media_bucket_access_key, "
              f"app_media_bucket_secret_key): {type(exc).__name__}: {exc}")
+
+# The app's processes take their tasks from a broker (Kubernetes: the Job's pod has the app's
+# labels, so a NetworkPolicy that admits the app admits it): it must answer before anything
+# changes, or the new pods would start and wait. Its address only; the URL holds a password.
+broker = broker_address(os.environ.get("DJANGOOPS_BROKER_ADDRESS", ""))
+if broker:
+    broker_wait = float(os.environ.get("DJANGOOPS_BROKER_WAIT", BROKER_WAIT))
+    try:
+        wait_for_database(lambda: socket.create_connection(broker, timeout=5).close(), broker_wait,
+                          OSError, time.monotonic, time.sleep)
+    except OSError as exc:
+        fail("connect", step="the broker check", error=
+             f"the app does not reach the broker at {broker[0]}:{broker[1]} within {broker_wait:.0f} s "
+             f"(app_broker_url, or djangoops.stack.broker's Service with app_broker_password): "
+             f"{type(exc).__name__}: {exc}. Check that the broker runs and admits the app's pods "
+             f"(broker_k8s_clients)")
 
 started = time.monotonic()
 tries = wait_for_database(connect_once, float(os.environ.get("DJANGOOPS_DATABASE_WAIT", DATABASE_WAIT)),
