@@ -63,9 +63,13 @@ def thumbnail(url: str, page: str, seconds: float = 90) -> tuple[str, str]:
 
 def queue_tick(session: requests.Session, url: str, key: str, seconds: float = 0.2) -> requests.Response:
     """Queue examples/gallery's record_tick task under key through the site, as the curator
-    (session): one that takes seconds (more than 1: it leaves "<key>/started" as it begins)."""
+    (session): one that takes seconds (more than 1: it leaves "<key>/started" as it begins).
+    A connection of its own each time, as the load generator's (tests/integration/loadgen.py):
+    a kept-alive one that NGINX closes as it reloads in an upgrade would be lost on the way
+    in ("Remote end closed connection without response"), a client's race, not the site's."""
     return session.post(url + "/ticks/add/", data={"key": key, "seconds": seconds}, timeout=10,
-                        headers={"X-CSRFToken": session.cookies.get("csrftoken", ""), "Referer": url + "/"})
+                        headers={"X-CSRFToken": session.cookies.get("csrftoken", ""), "Referer": url + "/",
+                                 "Connection": "close"})
 
 
 def tick_runs(session: requests.Session, url: str, prefix: str) -> dict[str, int]:
