@@ -28,16 +28,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
-from gallery_client import Ticker, curator_session  # noqa: E402
+from gallery_client import Ticker, curator_session, tick_runs  # noqa: E402
 
 URL = "http://127.0.0.1:8082"
 INVENTORY = REPO / "examples" / "gallery-ops" / "vms"
-
-
-def ended_times(session, prefix: str) -> dict[str, list[float]]:
-    answer = session.get(URL + "/ticks/", params={"prefix": prefix, "times": 1}, timeout=60)
-    answer.raise_for_status()
-    return answer.json()
 
 
 def wait_all(session, prefix: str, keys: list[str], seconds: float) -> dict[str, list[float]]:
@@ -45,7 +39,7 @@ def wait_all(session, prefix: str, keys: list[str], seconds: float) -> dict[str,
     ran more than once."""
     deadline = time.monotonic() + seconds
     while True:
-        ended = ended_times(session, prefix)
+        ended = tick_runs(session, URL, prefix, times=True, timeout=60)
         missing = [key for key in keys if key not in ended]
         if not missing or time.monotonic() > deadline:
             break

@@ -72,9 +72,10 @@ def queue_tick(session: requests.Session, url: str, key: str, seconds: float = 0
                                  "Connection": "close"})
 
 
-def tick_runs(session: requests.Session, url: str, prefix: str) -> dict[str, int]:
-    """How many times each task whose key begins with prefix ran, read through the site."""
-    answer = session.get(url + "/ticks/", params={"prefix": prefix}, timeout=15)
+def tick_runs(session: requests.Session, url: str, prefix: str, times: bool = False, timeout: float = 15) -> dict:
+    """How many times each task whose key begins with prefix ran, read through the site; with
+    times, when each of its runs ended instead (a list of seconds since the epoch)."""
+    answer = session.get(url + "/ticks/", params={"prefix": prefix, **({"times": 1} if times else {})}, timeout=timeout)
     assert answer.status_code == 200, answer.status_code
     return answer.json()
 
