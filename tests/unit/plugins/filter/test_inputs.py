@@ -114,6 +114,21 @@ def test_failed_checks_gives_the_messages_of_the_false_ones_in_order():
     assert inputs.failed_checks([]) == []
 
 
+class _Check(dict):
+    """A check that counts its reads, as Ansible's lazy templates render on each read."""
+    reads: list = []
+
+    def __getitem__(self, key):
+        self.reads.append((self.get("var"), key))
+        return super().__getitem__(key)
+
+
+def test_failed_checks_reads_the_message_of_a_failed_check_only():
+    checks = [_Check(var="a", ok=True, msg="a is bad"), _Check(var="b", ok=False, msg="b is bad")]
+    assert inputs.failed_checks(checks) == ["b is bad"]
+    assert ("a", "msg") not in _Check.reads and ("b", "msg") in _Check.reads
+
+
 @pytest.mark.parametrize(("checks", "needle"), [
     ("not a list", "expected a list"),
     ([{"var": "a", "msg": "m"}], "each check needs ok and msg"),
