@@ -89,14 +89,17 @@ def ssh_host(port: int):
     )
 
 
-def container_state() -> dict[str, tuple[str, str]]:
-    """Every lab container's id and start time: equal before and after means untouched.
-    Only the labs' hosts, the containers of a lab image (djangoops-lab:<suite>): the
-    Kubernetes phase, beside these tests, builds images, and the image role's short-lived
+def container_state(prefix: str = "djangoops-lab-") -> dict[str, tuple[str, str]]:
+    """The id and start time of each container of the lab whose names start with prefix (the
+    main lab's, inventories/lab: djangoops-lab-<host>): equal before and after means untouched.
+    Only that lab's hosts, the containers of a lab image (djangoops-lab:<suite>): the
+    Kubernetes phase, beside these tests, builds images, makes and removes the one-server
+    lab's host (djangoops-single-single, test_vm_single), and the image role's short-lived
     containers (djangoops-release-*, djangoops-python-probe-*) come and go meanwhile."""
     rows = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}} {{.Image}}"], capture_output=True,
                           text=True, check=True).stdout.splitlines()
-    ids = [name for name, image in (row.split(" ", 1) for row in rows) if image.startswith("djangoops-lab:")]
+    ids = [name for name, image in (row.split(" ", 1) for row in rows)
+           if image.startswith("djangoops-lab:") and name.startswith(prefix)]
     if not ids:
         return {}
     out = subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True, check=False).stdout
