@@ -127,13 +127,26 @@ def test_the_scheduled_commands_move_to_another_host_in_one_deploy(converged, la
                              capture_output=True, text=True)
         return " ".join(out.stdout.split())
 
+    def on(host: str, command: str) -> str:
+        return subprocess.run(["docker", "exec", f"djangoops-lab-{host}", "sh", "-c", command],
+                              capture_output=True, text=True, check=True).stdout.strip()
+
     clear = f"{vm.APP_SERVICE}-scheduled-clearsessions"
     moved = lab_run("deploy.yml", "--tags", "app", app_scheduled_commands_host="app2")
     assert moved.rc == 0, moved.output[-6000:]
     assert (units("app1"), units("app2")) == ("0", f"{clear}.service {clear}.timer 1")
+    # Files changed by hand on the hosts (the role writes only files it finds missing or
+    # otherwise): the next deploy puts each back, its mode and its content.
+    env, wrapper, rules = (f"/etc/{vm.APP_SERVICE}/env", f"/usr/local/sbin/{vm.APP_SERVICE}-restart",
+                           f"/etc/{vm.APP_SERVICE}/firewall.nft")
+    on("app1", f"chmod 0644 {env} && echo '# changed by hand' >> {wrapper}")
+    on("app2", f"echo '# changed by hand' >> {rules}")
     back = lab_run("deploy.yml", "--tags", "app")
     assert back.rc == 0, back.output[-6000:]
     assert (units("app1"), units("app2")) == (f"{clear}.service {clear}.timer 1", "0")
+    assert on("app1", f"stat -c '%a %U %G' {env}") == "600 root root"
+    assert "# changed by hand" not in on("app1", f"cat {wrapper}") + on("app2", f"cat {rules}")
+    assert on("app1", f"sha1sum < {wrapper}") == on("app2", f"sha1sum < {wrapper}")
 
 
 @pytest.mark.parametrize(
@@ -321,9 +334,15 @@ def test_a_trusted_proxy_a_write_freeze_and_a_pool_of_named_servers(converged, l
         assert [r.status_code for r in pages] == [200] * 10
         assert {r.headers["X-Served-By"] for r in pages} == {"app1"}
     finally:
+        # the site's key with another mode, by hand: the deploy that puts the settings back
+        # puts its mode back too (the role writes only files it finds missing or otherwise)
+        subprocess.run(["docker", "exec", "djangoops-lab-lb", "sh", "-c", f"chmod 0644 /etc/nginx/tls/{vm.APP_SERVICE}.key"],
+                       check=True)
         back = lab_run("deploy.yml", "--tags", "service")
         assert back.rc == 0, back.output[-4000:]
     assert status_from("db") == "301"
+    assert subprocess.run(["docker", "exec", "djangoops-lab-lb", "stat", "-c", "%a", f"/etc/nginx/tls/{vm.APP_SERVICE}.key"],
+                          capture_output=True, text=True, check=True).stdout.strip() == "600"
     # Django answers the form itself again (403: no CSRF cookie), not NGINX's 503
     assert requests.post(login, data={"username": "x", "password": "y"}, timeout=10).status_code == 403
     assert {requests.get(f"{vm.LAB_URL}/", timeout=10).headers["X-Served-By"] for _ in range(20)} == {"app1", "app2"}
