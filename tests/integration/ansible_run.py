@@ -32,6 +32,12 @@ class PlaybookResult:
         }
 
     @property
+    def said(self) -> str:
+        """The output as one line, with the YAML callback's doubled quotes undone: where a
+        message folded over lines, or quoted with 'it''s', reads as it was written."""
+        return " ".join(self.output.split()).replace("''", "'")
+
+    @property
     def changed(self) -> int:
         return sum(h["changed"] for h in self.recap.values())
 

@@ -118,7 +118,7 @@ def test_a_scheduled_command_runs_on_time_on_one_host(converged):
     assert service == {"Result": "success", "ExecMainStatus": "0", "User": vm.APP_SERVICE}, service
 
 
-def test_the_scheduled_commands_move_to_another_host_in_one_deploy(converged, lab_run):
+def test_the_scheduled_commands_move_to_another_host_in_one_deploy(converged, lab_run, hosts):
     """app_scheduled_commands_host app2: its timer starts and app1's units go (a host that
     should not run them has none); a deploy without it moves them back."""
     def units(host: str) -> str:
@@ -126,10 +126,6 @@ def test_the_scheduled_commands_move_to_another_host_in_one_deploy(converged, la
                               "ls /etc/systemd/system | grep scheduled; systemctl list-timers --all --no-legend | grep -c scheduled"],
                              capture_output=True, text=True)
         return " ".join(out.stdout.split())
-
-    def on(host: str, command: str) -> str:
-        return subprocess.run(["docker", "exec", f"djangoops-lab-{host}", "sh", "-c", command],
-                              capture_output=True, text=True, check=True).stdout.strip()
 
     clear = f"{vm.APP_SERVICE}-scheduled-clearsessions"
     moved = lab_run("deploy.yml", "--tags", "app", app_scheduled_commands_host="app2")
@@ -139,14 +135,14 @@ def test_the_scheduled_commands_move_to_another_host_in_one_deploy(converged, la
     # otherwise): the next deploy puts each back, its mode and its content.
     env, wrapper, rules = (f"/etc/{vm.APP_SERVICE}/env", f"/usr/local/sbin/{vm.APP_SERVICE}-restart",
                            f"/etc/{vm.APP_SERVICE}/firewall.nft")
-    on("app1", f"chmod 0644 {env} && echo '# changed by hand' >> {wrapper}")
-    on("app2", f"echo '# changed by hand' >> {rules}")
+    hosts["app1"].check_output("chmod 0644 %s && echo '# changed by hand' >> %s", env, wrapper)
+    hosts["app2"].check_output("echo '# changed by hand' >> %s", rules)
     back = lab_run("deploy.yml", "--tags", "app")
     assert back.rc == 0, back.output[-6000:]
     assert (units("app1"), units("app2")) == (f"{clear}.service {clear}.timer 1", "0")
-    assert on("app1", f"stat -c '%a %U %G' {env}") == "600 root root"
-    assert "# changed by hand" not in on("app1", f"cat {wrapper}") + on("app2", f"cat {rules}")
-    assert on("app1", f"sha1sum < {wrapper}") == on("app2", f"sha1sum < {wrapper}")
+    assert hosts["app1"].check_output("stat -c '%%a %%U %%G' %s", env) == "600 root root"
+    assert "# changed by hand" not in hosts["app1"].check_output("cat %s", wrapper) + hosts["app2"].check_output("cat %s", rules)
+    assert hosts["app1"].check_output("sha1sum < %s", wrapper) == hosts["app2"].check_output("sha1sum < %s", wrapper)
 
 
 @pytest.mark.parametrize(
@@ -296,7 +292,7 @@ def test_plain_http_is_redirected_to_https_whatever_the_client_claims(converged)
     assert "Strict-Transport-Security" not in r.headers  # HSTS only over HTTPS
 
 
-def test_a_trusted_proxy_a_write_freeze_and_a_pool_of_named_servers(converged, lab_run):
+def test_a_trusted_proxy_a_write_freeze_and_a_pool_of_named_servers(converged, lab_run, hosts):
     """One deploy of the load balancer with three settings, then back (each deploy costs the
     test machine a run):
     - service_trusted_proxies (the db host as a trusted TLS proxy): its plain-HTTP request
@@ -336,13 +332,11 @@ def test_a_trusted_proxy_a_write_freeze_and_a_pool_of_named_servers(converged, l
     finally:
         # the site's key with another mode, by hand: the deploy that puts the settings back
         # puts its mode back too (the role writes only files it finds missing or otherwise)
-        subprocess.run(["docker", "exec", "djangoops-lab-lb", "sh", "-c", f"chmod 0644 /etc/nginx/tls/{vm.APP_SERVICE}.key"],
-                       check=True)
+        hosts["lb"].check_output("chmod 0644 /etc/nginx/tls/%s.key", vm.APP_SERVICE)
         back = lab_run("deploy.yml", "--tags", "service")
         assert back.rc == 0, back.output[-4000:]
     assert status_from("db") == "301"
-    assert subprocess.run(["docker", "exec", "djangoops-lab-lb", "stat", "-c", "%a", f"/etc/nginx/tls/{vm.APP_SERVICE}.key"],
-                          capture_output=True, text=True, check=True).stdout.strip() == "600"
+    assert hosts["lb"].check_output("stat -c %%a /etc/nginx/tls/%s.key", vm.APP_SERVICE) == "600"
     # Django answers the form itself again (403: no CSRF cookie), not NGINX's 503
     assert requests.post(login, data={"username": "x", "password": "y"}, timeout=10).status_code == 403
     assert {requests.get(f"{vm.LAB_URL}/", timeout=10).headers["X-Served-By"] for _ in range(20)} == {"app1", "app2"}

@@ -575,7 +575,7 @@ def test_another_postgresql_major_version_is_refused_before_any_change(deployed)
 # Bad values in batches (a run each cost about 8 s): a role names every bad input of one
 # step in one message, and the deploy stops at the first step that finds one (the
 # namespace, the database, the app, then the service's argument spec). Needles are pieces
-# of the messages, whitespace and the YAML callback's doubled quotes taken out.
+# of the messages, read in PlaybookResult.said.
 BAD = {
     "namespace Kubernetes rejects": ({"kubernetes_namespace": "Blog_Prod"},
                                      ["namespace_name (default: kubernetes_namespace) is 'Blog_Prod'"]),
@@ -614,7 +614,7 @@ def test_bad_input_stops_before_any_change(extra, needles):
     ns = "djangoops-badinput"
     result = playbook("deploy.yml", extra_vars={**DEPLOY_VARS, "kubernetes_namespace": ns, **extra}, timeout=300)
     assert result.rc != 0, result.output[-3000:]
-    said = " ".join(result.output.split()).replace("''", "'")
+    said = result.said
     missing = [needle for needle in needles if needle not in said]
     assert not missing, (missing, said[-3000:])
     assert result.changed == 0, result.recap
